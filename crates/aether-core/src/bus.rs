@@ -1,0 +1,286 @@
+//! Event broadcasting: the [`EventBroadcaster`] contract and the in-process [`EventBus`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use futures::stream::{BoxStream, StreamExt};
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
+
+use crate::error::Result;
+use crate::event::Event;
+use crate::id::{ActorId, Namespace};
+
+/// What a subscription delivers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BusMessage {
+    /// A stored event that matches the subscription's filter.
+    Event(Arc<Event>),
+    /// The subscriber fell behind and `missed` events of its namespace were dropped for it
+    /// (some of which may not have matched its filter). Catch up from the store.
+    Lagged {
+        /// How many events were dropped.
+        missed: u64,
+    },
+}
+
+/// A live subscription: a stream of [`BusMessage`]s that ends when the bus is dropped.
+pub type Subscription = BoxStream<'static, BusMessage>;
+
+/// Which events a subscriber wants. The empty filter matches every event of the namespace.
+///
+/// ```
+/// use aether_core::{EventFilter, ActorId};
+/// let f = EventFilter::all().event_type("Deposited").actor(ActorId::new("acc-1").unwrap());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    event_types: Option<HashSet<String>>,
+    actors: Option<HashSet<ActorId>>,
+}
+
+impl EventFilter {
+    /// Every event of the namespace.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Also accept events of this type (once any type is named, only named types match).
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_types
+            .get_or_insert_with(HashSet::new)
+            .insert(event_type.into());
+        self
+    }
+
+    /// Also accept events of this actor (once any actor is named, only named actors match).
+    pub fn actor(mut self, actor: ActorId) -> Self {
+        self.actors.get_or_insert_with(HashSet::new).insert(actor);
+        self
+    }
+
+    /// The event types named, if any.
+    pub fn event_types(&self) -> Option<&HashSet<String>> {
+        self.event_types.as_ref()
+    }
+
+    /// The actors named, if any.
+    pub fn actors(&self) -> Option<&HashSet<ActorId>> {
+        self.actors.as_ref()
+    }
+
+    /// Whether `event` passes the filter.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.event_types
+            .as_ref()
+            .is_none_or(|t| t.contains(&event.event_type))
+            && self.actors.as_ref().is_none_or(|a| a.contains(&event.actor_id))
+    }
+}
+
+/// Publishes stored events to subscribers and delivers them per namespace.
+///
+/// The actor runtime talks only to this trait. [`EventBus`] implements it in process;
+/// `NatsEventBus` implements it across nodes. Subscribers of one namespace never receive
+/// another namespace's events, whatever their filter. Publishers publish an event only
+/// after it is stored.
+#[async_trait]
+pub trait EventBroadcaster: Send + Sync + 'static {
+    /// Publishes one stored event to the namespace's subscribers.
+    async fn publish(&self, namespace: &Namespace, event: Arc<Event>) -> Result<()>;
+
+    /// Publishes stored events in order. The default publishes them one by one.
+    async fn publish_all(&self, namespace: &Namespace, events: Vec<Arc<Event>>) -> Result<()> {
+        for e in events {
+            self.publish(namespace, e).await?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes to the namespace's events that match `filter`, from now on.
+    async fn subscribe(&self, namespace: &Namespace, filter: EventFilter) -> Result<Subscription>;
+}
+
+#[async_trait]
+impl<B: EventBroadcaster + ?Sized> EventBroadcaster for Arc<B> {
+    async fn publish(&self, namespace: &Namespace, event: Arc<Event>) -> Result<()> {
+        (**self).publish(namespace, event).await
+    }
+    async fn publish_all(&self, namespace: &Namespace, events: Vec<Arc<Event>>) -> Result<()> {
+        (**self).publish_all(namespace, events).await
+    }
+    async fn subscribe(&self, namespace: &Namespace, filter: EventFilter) -> Result<Subscription> {
+        (**self).subscribe(namespace, filter).await
+    }
+}
+
+/// The default number of events buffered per namespace for the slowest subscriber.
+pub const DEFAULT_BUS_CAPACITY: usize = 4096;
+
+/// The in-process [`EventBroadcaster`]: one bounded broadcast buffer per namespace.
+///
+/// Publishing never blocks. A subscriber that falls more than the capacity behind receives
+/// [`BusMessage::Lagged`] with the number of events it missed, then continues with the
+/// oldest event still buffered; it is never silently skipped ahead. Cloning is cheap and
+/// clones share the same buffers.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> aether_core::Result<()> {
+/// use aether_core::{EventBus, EventBroadcaster, EventFilter, Namespace};
+/// let bus = EventBus::new();
+/// let ns = Namespace::new("demo")?;
+/// let mut sub = bus.subscribe(&ns, EventFilter::all()).await?;
+/// # drop(sub);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    capacity: usize,
+    channels: RwLock<HashMap<Namespace, broadcast::Sender<Arc<Event>>>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("capacity", &self.inner.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventBus {
+    /// A bus buffering [`DEFAULT_BUS_CAPACITY`] events per namespace.
+    pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_BUS_CAPACITY)
+    }
+
+    /// A bus buffering `capacity` events per namespace (at least 1).
+    pub fn with_capacity(capacity: usize) -> Self {
+        EventBus {
+            inner: Arc::new(BusInner {
+                capacity: capacity.max(1),
+                channels: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn sender(&self, namespace: &Namespace) -> broadcast::Sender<Arc<Event>> {
+        if let Some(tx) = self
+            .inner
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(namespace)
+        {
+            return tx.clone();
+        }
+        let mut map = self
+            .inner
+            .channels
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        map.entry(namespace.clone())
+            .or_insert_with(|| broadcast::channel(self.inner.capacity).0)
+            .clone()
+    }
+}
+
+#[async_trait]
+impl EventBroadcaster for EventBus {
+    async fn publish(&self, namespace: &Namespace, event: Arc<Event>) -> Result<()> {
+        // An error only means nobody is subscribed, which is not a failure.
+        let _ = self.sender(namespace).send(event);
+        Ok(())
+    }
+
+    async fn publish_all(&self, namespace: &Namespace, events: Vec<Arc<Event>>) -> Result<()> {
+        let tx = self.sender(namespace);
+        for e in events {
+            let _ = tx.send(e);
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, namespace: &Namespace, filter: EventFilter) -> Result<Subscription> {
+        let rx = self.sender(namespace).subscribe();
+        let stream = BroadcastStream::new(rx).filter_map(move |item| {
+            let out = match item {
+                Ok(event) if filter.matches(&event) => Some(BusMessage::Event(event)),
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(BusMessage::Lagged { missed }),
+            };
+            std::future::ready(out)
+        });
+        Ok(stream.boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{event::NewEvent, version::Version};
+
+    fn ev(actor: &str, v: Version, ty: &str) -> Arc<Event> {
+        Arc::new(Event::from_new(
+            ActorId::new(actor).unwrap(),
+            v,
+            NewEvent::new(ty, vec![1u8]),
+            time::OffsetDateTime::now_utc(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn namespaces_are_isolated_and_filters_apply() {
+        let bus = EventBus::new();
+        let a = Namespace::new("a").unwrap();
+        let b = Namespace::new("b").unwrap();
+        let mut all_a = bus.subscribe(&a, EventFilter::all()).await.unwrap();
+        let mut typed_a = bus
+            .subscribe(&a, EventFilter::all().event_type("T2"))
+            .await
+            .unwrap();
+        bus.publish(&b, ev("x", 1, "T2")).await.unwrap();
+        bus.publish(&a, ev("x", 1, "T1")).await.unwrap();
+        bus.publish(&a, ev("x", 2, "T2")).await.unwrap();
+        drop(bus);
+        let got: Vec<_> = all_a.by_ref().collect().await;
+        assert_eq!(got.len(), 2);
+        let got: Vec<_> = typed_a.by_ref().collect().await;
+        assert_eq!(got.len(), 1);
+        match &got[0] {
+            BusMessage::Event(e) => assert_eq!((e.version, e.event_type.as_str()), (2, "T2")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_told_how_many_it_missed() {
+        let bus = EventBus::with_capacity(4);
+        let ns = Namespace::new("lag").unwrap();
+        let mut sub = bus.subscribe(&ns, EventFilter::all()).await.unwrap();
+        for v in 1..=10 {
+            bus.publish(&ns, ev("x", v, "T")).await.unwrap();
+        }
+        drop(bus);
+        let got: Vec<_> = sub.by_ref().collect().await;
+        assert_eq!(got[0], BusMessage::Lagged { missed: 6 });
+        let versions: Vec<_> = got[1..]
+            .iter()
+            .map(|m| match m {
+                BusMessage::Event(e) => e.version,
+                BusMessage::Lagged { .. } => 0,
+            })
+            .collect();
+        assert_eq!(versions, vec![7, 8, 9, 10]);
+    }
+}

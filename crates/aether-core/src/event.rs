@@ -1,0 +1,223 @@
+//! Events: [`NewEvent`] (to append) and [`Event`] (stored), with their [`Metadata`].
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::id::ActorId;
+use crate::version::Version;
+
+/// The longest event type name, in bytes.
+pub const MAX_EVENT_TYPE_LEN: usize = 256;
+
+/// Metadata carried by every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Ties together everything caused by one outside request.
+    #[serde(default)]
+    pub correlation_id: Option<Uuid>,
+    /// What directly caused this event: the id of the command that produced it.
+    #[serde(default)]
+    pub causation_id: Option<Uuid>,
+    /// User headers, stored and replayed with the event.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Metadata {
+    /// Empty metadata.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the correlation id.
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+
+    /// Sets the causation id.
+    pub fn causation_id(mut self, id: Uuid) -> Self {
+        self.causation_id = Some(id);
+        self
+    }
+
+    /// Adds a user header.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// An event to append: its id, type and payload. The store assigns the version and
+/// timestamp.
+///
+/// The id makes appends idempotent: re-sending the same ids after a lost acknowledgement
+/// returns the original result instead of storing them twice.
+///
+/// ```
+/// use aether_core::NewEvent;
+/// #[derive(serde::Serialize)]
+/// struct Deposited { amount: u64 }
+/// let e = NewEvent::encode("Deposited", &Deposited { amount: 5 }).unwrap();
+/// assert_eq!(e.event_type, "Deposited");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Unique id of the event (a UUID v7 by default).
+    pub id: Uuid,
+    /// The event's type name, for instance `"Deposited"`.
+    pub event_type: String,
+    /// The payload (MessagePack with field names when built with [`NewEvent::encode`]).
+    pub data: Bytes,
+    /// Correlation, causation and user headers.
+    pub metadata: Metadata,
+}
+
+impl NewEvent {
+    /// An event with a fresh UUID v7 id and empty metadata.
+    pub fn new(event_type: impl Into<String>, data: impl Into<Bytes>) -> Self {
+        NewEvent {
+            id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            data: data.into(),
+            metadata: Metadata::default(),
+        }
+    }
+
+    /// An event whose payload is `value` in MessagePack with field names.
+    ///
+    /// # Errors
+    /// [`Error::Codec`] when `value` cannot be serialized.
+    pub fn encode<T: Serialize + ?Sized>(event_type: impl Into<String>, value: &T) -> Result<Self> {
+        Ok(Self::new(event_type, codec::to_vec_named(value)?))
+    }
+
+    /// Replaces the id.
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Replaces the metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The size the event takes in a store, roughly: payload, type, headers and a fixed
+    /// overhead. Stores compare it with their limit.
+    pub fn approx_size(&self) -> usize {
+        const FIXED: usize = 64;
+        FIXED
+            + self.event_type.len()
+            + self.data.len()
+            + self
+                .metadata
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 4)
+                .sum::<usize>()
+    }
+
+    /// Checks what every store requires of an event: a non-empty type name of at most
+    /// [`MAX_EVENT_TYPE_LEN`] bytes without control characters, and at most `max_size` bytes
+    /// in all ([`NewEvent::approx_size`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the event and what is wrong.
+    pub fn validate(&self, max_size: usize) -> Result<()> {
+        if self.event_type.is_empty() {
+            return Err(Error::invalid("event", format!("event {} has an empty type", self.id)));
+        }
+        if self.event_type.len() > MAX_EVENT_TYPE_LEN {
+            return Err(Error::invalid(
+                "event",
+                format!("event type of {} bytes is longer than {MAX_EVENT_TYPE_LEN}", self.event_type.len()),
+            ));
+        }
+        if self.event_type.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "event",
+                format!("event type {:?} contains control characters", self.event_type),
+            ));
+        }
+        let size = self.approx_size();
+        if size > max_size {
+            return Err(Error::invalid(
+                "event",
+                format!(
+                    "event {} ({}) is {size} bytes, over the limit of {max_size} bytes",
+                    self.id, self.event_type
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a stored event carries the same content as this new one (id, type, payload
+    /// and metadata; the version and timestamp are the store's).
+    pub fn same_content(&self, stored: &Event) -> bool {
+        self.id == stored.id
+            && self.event_type == stored.event_type
+            && self.data == stored.data
+            && self.metadata == stored.metadata
+    }
+}
+
+/// A stored event: immutable, with its actor, version and the time it was stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique id of the event.
+    pub id: Uuid,
+    /// The event's type name.
+    pub event_type: String,
+    /// The actor the event belongs to.
+    pub actor_id: ActorId,
+    /// The actor's version after this event (1 for its first event).
+    pub version: Version,
+    /// The payload.
+    pub data: Bytes,
+    /// Correlation, causation and user headers.
+    pub metadata: Metadata,
+    /// When the store accepted the event (UTC).
+    #[serde(with = "time::serde::timestamp::nanoseconds")]
+    pub timestamp: OffsetDateTime,
+}
+
+impl Event {
+    /// Builds the stored form of `new` at `version`, stamped `timestamp`.
+    pub fn from_new(actor_id: ActorId, version: Version, new: NewEvent, timestamp: OffsetDateTime) -> Self {
+        Event {
+            id: new.id,
+            event_type: new.event_type,
+            actor_id,
+            version,
+            data: new.data,
+            metadata: new.metadata,
+            timestamp,
+        }
+    }
+
+    /// Decodes the payload from MessagePack.
+    ///
+    /// # Errors
+    /// [`Error::Codec`] naming the event when the bytes do not decode as `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        codec::from_slice(&self.data).map_err(|e| match e {
+            Error::Codec { message, source } => Error::Codec {
+                message: format!(
+                    "event {} v{} of {} ({}): {message}",
+                    self.id, self.version, self.actor_id, self.event_type
+                ),
+                source,
+            },
+            other => other,
+        })
+    }
+}

@@ -1,0 +1,438 @@
+//! In-memory [`EventStore`] for Aether: the embedded default, and the reference for the
+//! semantics every store shares.
+//!
+//! [`InMemoryEventStore`] keeps events and snapshots in process memory with exactly the
+//! semantics of the JetStream store: atomic multi-event appends, optimistic concurrency
+//! (`Exact` and a compare-and-set `Any`), idempotent retries, inclusive ranged reads and
+//! bounded-memory streaming reads, and snapshots with retention. Actors are spread over
+//! independently locked shards and each actor has its own lock, so writers to different
+//! actors never wait for each other and no lock is held across an `.await`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> aether_core::Result<()> {
+//! use aether_core::{ActorId, EventStore, ExpectedVersion, Namespace, NewEvent};
+//! use aether_store_mem::InMemoryEventStore;
+//!
+//! let store = InMemoryEventStore::new(Namespace::new("bank")?);
+//! let acc = ActorId::new("acc-1")?;
+//! let first = store
+//!     .append(&acc, ExpectedVersion::Exact(0), vec![NewEvent::new("Opened", vec![])])
+//!     .await?;
+//! assert_eq!(first.version, 1);
+//! // A second writer that still believes the actor is new gets a typed conflict.
+//! let err = store
+//!     .append(&acc, ExpectedVersion::Exact(0), vec![NewEvent::new("Opened", vec![])])
+//!     .await
+//!     .unwrap_err();
+//! assert_eq!(err.as_conflict().unwrap().actual, 1);
+//! assert_eq!(store.read(&acc, 1, u64::MAX, 100).await?.len(), 1);
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
+
+use aether_core::{
+    async_trait, ActorId, ActorSnapshot, Appended, Error, Event, EventStore, EventStream,
+    ExpectedVersion, Namespace, NewEvent, OffsetDateTime, Result, StorePosition, Version,
+};
+use futures::stream::{self, StreamExt};
+
+/// Options of an [`InMemoryEventStore`]. The defaults match the JetStream store's limits.
+#[derive(Debug, Clone)]
+pub struct InMemoryStoreOptions {
+    max_event_bytes: usize,
+    max_append_bytes: usize,
+    snapshots_retained: usize,
+    any_dedup_window: usize,
+    read_page: usize,
+}
+
+impl Default for InMemoryStoreOptions {
+    fn default() -> Self {
+        InMemoryStoreOptions {
+            max_event_bytes: 1024 * 1024,
+            max_append_bytes: 1024 * 1024,
+            snapshots_retained: 3,
+            any_dedup_window: 1000,
+            read_page: 256,
+        }
+    }
+}
+
+impl InMemoryStoreOptions {
+    /// The default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The largest event accepted, in bytes (default 1 MiB, NATS's default max payload).
+    ///
+    /// ```
+    /// let o = aether_store_mem::InMemoryStoreOptions::new().max_event_bytes(64 * 1024);
+    /// ```
+    pub fn max_event_bytes(mut self, bytes: usize) -> Self {
+        self.max_event_bytes = bytes;
+        self
+    }
+
+    /// The largest append accepted, all its events together (default 1 MiB, because the
+    /// JetStream store keeps one append in one message).
+    ///
+    /// ```
+    /// let o = aether_store_mem::InMemoryStoreOptions::new().max_append_bytes(4 << 20);
+    /// ```
+    pub fn max_append_bytes(mut self, bytes: usize) -> Self {
+        self.max_append_bytes = bytes;
+        self
+    }
+
+    /// How many of an actor's newest snapshots are kept (default 3, at least 1).
+    ///
+    /// ```
+    /// let o = aether_store_mem::InMemoryStoreOptions::new().snapshots_retained(5);
+    /// ```
+    pub fn snapshots_retained(mut self, n: usize) -> Self {
+        self.snapshots_retained = n.max(1);
+        self
+    }
+
+    /// With `ExpectedVersion::Any`, a re-sent append is recognised if its first event is
+    /// among the actor's last `n` events (default 1,000).
+    ///
+    /// ```
+    /// let o = aether_store_mem::InMemoryStoreOptions::new().any_dedup_window(10_000);
+    /// ```
+    pub fn any_dedup_window(mut self, n: usize) -> Self {
+        self.any_dedup_window = n;
+        self
+    }
+
+    /// How many events a streaming read copies per step (default 256, at least 1); bounds
+    /// the memory of [`EventStore::read_stream`].
+    ///
+    /// ```
+    /// let o = aether_store_mem::InMemoryStoreOptions::new().read_page(1024);
+    /// ```
+    pub fn read_page(mut self, n: usize) -> Self {
+        self.read_page = n.max(1);
+        self
+    }
+}
+
+const SHARDS: usize = 64;
+
+#[derive(Default)]
+struct ActorLog {
+    events: Vec<Event>,
+    snapshots: BTreeMap<Version, ActorSnapshot>,
+}
+
+type Shard = RwLock<HashMap<ActorId, Arc<Mutex<ActorLog>>>>;
+
+struct Inner {
+    namespace: Namespace,
+    options: InMemoryStoreOptions,
+    hasher: std::collections::hash_map::RandomState,
+    shards: Box<[Shard]>,
+}
+
+/// An [`EventStore`] in process memory. Cloning is cheap; clones share the same data.
+///
+/// Retention and windows: the newest [`snapshots_retained`](InMemoryStoreOptions::snapshots_retained)
+/// snapshots per actor are kept; `Any` appends are de-duplicated within the last
+/// [`any_dedup_window`](InMemoryStoreOptions::any_dedup_window) events; `Exact` retries are
+/// recognised at any time.
+#[derive(Clone)]
+pub struct InMemoryEventStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for InMemoryEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryEventStore")
+            .field("namespace", &self.inner.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InMemoryEventStore {
+    /// An empty store for `namespace` with default options.
+    pub fn new(namespace: Namespace) -> Self {
+        Self::with_options(namespace, InMemoryStoreOptions::default())
+    }
+
+    /// An empty store for `namespace` with `options`.
+    pub fn with_options(namespace: Namespace, options: InMemoryStoreOptions) -> Self {
+        let shards = (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect();
+        InMemoryEventStore {
+            inner: Arc::new(Inner {
+                namespace,
+                options,
+                hasher: Default::default(),
+                shards,
+            }),
+        }
+    }
+
+    fn shard(&self, actor: &ActorId) -> &Shard {
+        let mut h = self.inner.hasher.build_hasher();
+        actor.hash(&mut h);
+        &self.inner.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    fn get(&self, actor: &ActorId) -> Option<Arc<Mutex<ActorLog>>> {
+        read_lock(self.shard(actor)).get(actor).cloned()
+    }
+
+    fn get_or_create(&self, actor: &ActorId) -> Arc<Mutex<ActorLog>> {
+        if let Some(log) = self.get(actor) {
+            return log;
+        }
+        write_lock(self.shard(actor))
+            .entry(actor.clone())
+            .or_default()
+            .clone()
+    }
+
+    fn check_batch(&self, events: &[NewEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Err(Error::invalid("append", "an append needs at least one event"));
+        }
+        let mut total = 0usize;
+        let mut ids = HashSet::with_capacity(events.len());
+        for e in events {
+            e.validate(self.inner.options.max_event_bytes)?;
+            total += e.approx_size();
+            if !ids.insert(e.id) {
+                return Err(Error::invalid(
+                    "append",
+                    format!("event id {} appears twice in one append", e.id),
+                ));
+            }
+        }
+        if total > self.inner.options.max_append_bytes {
+            return Err(Error::invalid(
+                "append",
+                format!(
+                    "{} events of {total} bytes in all are over the append limit of {} bytes",
+                    events.len(),
+                    self.inner.options.max_append_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// If `events` were already stored starting at `first` (a version), the result of that
+/// append; an error when the ids are there with other content; `None` when they are not.
+fn stored_duplicate(log: &ActorLog, first: Version, events: &[NewEvent]) -> Result<Option<Appended>> {
+    let start = (first - 1) as usize;
+    let Some(stored_first) = log.events.get(start) else {
+        return Ok(None);
+    };
+    if stored_first.id != events[0].id {
+        return Ok(None);
+    }
+    let stored = &log.events[start..log.events.len().min(start + events.len())];
+    let same = stored.len() == events.len()
+        && events.iter().zip(stored).all(|(n, s)| n.same_content(s));
+    if !same {
+        return Err(Error::invalid(
+            "append",
+            format!(
+                "event id {} is already stored at version {first} of {} with different content \
+                 (or as part of a different append)",
+                events[0].id, stored_first.actor_id
+            ),
+        ));
+    }
+    let last = first + events.len() as u64 - 1;
+    Ok(Some(Appended {
+        first_version: first,
+        version: last,
+        position: StorePosition(last),
+        duplicate: true,
+    }))
+}
+
+#[async_trait]
+impl EventStore for InMemoryEventStore {
+    fn namespace(&self) -> &Namespace {
+        &self.inner.namespace
+    }
+
+    async fn append(
+        &self,
+        actor: &ActorId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended> {
+        self.check_batch(&events)?;
+        let log = self.get_or_create(actor);
+        let mut log = lock(&log);
+        let current = log.events.len() as Version;
+        match expected {
+            ExpectedVersion::Exact(v) if v != current => {
+                if v < current {
+                    if let Some(dup) = stored_duplicate(&log, v + 1, &events)? {
+                        return Ok(dup);
+                    }
+                }
+                return Err(Error::conflict(actor.clone(), expected, current));
+            }
+            ExpectedVersion::Exact(_) => {}
+            ExpectedVersion::Any => {
+                let window = self.inner.options.any_dedup_window.min(log.events.len());
+                let tail = &log.events[log.events.len() - window..];
+                if let Some(pos) = tail.iter().position(|e| e.id == events[0].id) {
+                    let first = tail[pos].version;
+                    if let Some(dup) = stored_duplicate(&log, first, &events)? {
+                        return Ok(dup);
+                    }
+                }
+            }
+        }
+        let now = OffsetDateTime::now_utc();
+        let first = current + 1;
+        log.events.reserve(events.len());
+        for (i, e) in events.into_iter().enumerate() {
+            log.events
+                .push(Event::from_new(actor.clone(), first + i as u64, e, now));
+        }
+        let version = log.events.len() as Version;
+        Ok(Appended {
+            first_version: first,
+            version,
+            position: StorePosition(version),
+            duplicate: false,
+        })
+    }
+
+    async fn read(
+        &self,
+        actor: &ActorId,
+        from: Version,
+        to: Version,
+        max: usize,
+    ) -> Result<Vec<Event>> {
+        let from = from.max(1);
+        if from > to || max == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(log) = self.get(actor) else {
+            return Ok(Vec::new());
+        };
+        let log = lock(&log);
+        Ok(slice(&log.events, from, to, max).to_vec())
+    }
+
+    fn read_stream(&self, actor: &ActorId, from: Version, to: Version) -> EventStream {
+        let page = self.inner.options.read_page;
+        let store = self.clone();
+        let actor = actor.clone();
+        let from = from.max(1);
+        stream::unfold(Some(from), move |next| {
+            let store = store.clone();
+            let actor = actor.clone();
+            async move {
+                let next = next?;
+                if next > to {
+                    return None;
+                }
+                let batch = match store.read(&actor, next, to, page).await {
+                    Ok(b) => b,
+                    Err(e) => return Some((vec![Err(e)], None)),
+                };
+                let after = batch.last().map(|e| e.version + 1);
+                if batch.is_empty() {
+                    return None;
+                }
+                let cont = if batch.len() < page { None } else { after };
+                Some((batch.into_iter().map(Ok).collect::<Vec<_>>(), cont))
+            }
+        })
+        .flat_map(stream::iter)
+        .boxed()
+    }
+
+    async fn latest_version(&self, actor: &ActorId) -> Result<Version> {
+        Ok(self
+            .get(actor)
+            .map(|log| lock(&log).events.len() as Version)
+            .unwrap_or(0))
+    }
+
+    async fn save_snapshot(&self, mut snapshot: ActorSnapshot) -> Result<()> {
+        if snapshot.version == 0 {
+            return Err(Error::invalid("snapshot", "a snapshot at version 0 holds no events"));
+        }
+        let Some(log) = self.get(&snapshot.actor_id) else {
+            return Err(Error::invalid(
+                "snapshot",
+                format!(
+                    "actor {} has no events; cannot snapshot version {}",
+                    snapshot.actor_id, snapshot.version
+                ),
+            ));
+        };
+        let mut log = lock(&log);
+        let latest = log.events.len() as Version;
+        if snapshot.version > latest {
+            return Err(Error::invalid(
+                "snapshot",
+                format!(
+                    "snapshot of {} at version {} is beyond its latest version {latest}",
+                    snapshot.actor_id, snapshot.version
+                ),
+            ));
+        }
+        snapshot.position = StorePosition(snapshot.version);
+        log.snapshots.insert(snapshot.version, snapshot);
+        while log.snapshots.len() > self.inner.options.snapshots_retained {
+            log.snapshots.pop_first();
+        }
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        actor: &ActorId,
+        at_or_below: Option<Version>,
+    ) -> Result<Option<ActorSnapshot>> {
+        let Some(log) = self.get(actor) else {
+            return Ok(None);
+        };
+        let log = lock(&log);
+        let found = match at_or_below {
+            None => log.snapshots.values().next_back(),
+            Some(v) => log.snapshots.range(..=v).next_back().map(|(_, s)| s),
+        };
+        Ok(found.cloned())
+    }
+}
+
+fn slice(events: &[Event], from: Version, to: Version, max: usize) -> &[Event] {
+    let start = (from - 1) as usize;
+    if start >= events.len() {
+        return &[];
+    }
+    let end_by_to = usize::try_from(to).unwrap_or(usize::MAX).min(events.len());
+    let end = end_by_to.min(start.saturating_add(max));
+    if end <= start {
+        return &[];
+    }
+    &events[start..end]
+}

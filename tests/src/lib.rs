@@ -1,0 +1,1 @@
+//! Aether's cross-crate end-to-end tests live in `tests/tests/`; this library is empty.

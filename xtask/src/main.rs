@@ -1,0 +1,56 @@
+//! Aether's task runner: `cargo xtask <task>`.
+//!
+//! * `itest` — the whole test suite, with a nats-server provided for the server-backed tests;
+//! * `ci` — format check, clippy with `-D warnings`, the whole test suite, docs build;
+//! * `bench <name>` — a benchmark binary in release mode (`mem`, `actor`, `store`);
+//! * `nats-server` — prints the path of the nats-server the tests use (installing it if needed).
+
+mod bench;
+mod ci;
+mod itest;
+mod nats;
+
+use anyhow::{bail, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((t, r)) => (t.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(project_root());
+    match task {
+        "itest" => itest::run(&sh, rest),
+        "ci" => ci::run(&sh, rest),
+        "bench" => bench::run(&sh, rest),
+        "nats-server" => {
+            println!("{}", nats::ensure_server(&sh)?.display());
+            Ok(())
+        }
+        "help" | "-h" | "--help" => {
+            println!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown task {other:?}\n\n{HELP}"),
+    }
+}
+
+const HELP: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  itest [ARGS]        run every test, server-backed ones included (provides a nats-server)
+  ci                  fmt check, clippy -D warnings, itest, docs build
+  bench <NAME> [ARGS] run a benchmark in release mode: mem | actor | store
+  nats-server         print the path of the nats-server used by tests (installs it if needed)";
+
+fn project_root() -> std::path::PathBuf {
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::env::current_dir().expect("current dir"));
+    dir.ancestors()
+        .find(|p| p.join("xtask").is_dir() && p.join("Cargo.toml").is_file())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or(dir)
+}
