@@ -18,14 +18,15 @@ pub(crate) fn run(sh: &Shell, extra: &[String]) -> Result<()> {
     } else {
         vec!["--features".into(), features]
     };
+    let fa = &feature_args;
     if has_nextest(sh) {
-        cmd!(sh, "cargo nextest run --workspace --all-targets --no-fail-fast {feature_args...} {extra...}")
+        cmd!(sh, "cargo nextest run --workspace --all-targets --no-fail-fast {fa...} {extra...}")
             .run()?;
         // nextest does not run doc tests.
-        cmd!(sh, "cargo test --workspace --doc {feature_args...}").run()?;
+        cmd!(sh, "cargo test --workspace --doc {fa...}").run()?;
     } else {
-        cmd!(sh, "cargo test --workspace --all-targets --no-fail-fast {feature_args...} {extra...}").run()?;
-        cmd!(sh, "cargo test --workspace --doc {feature_args...}").run()?;
+        cmd!(sh, "cargo test --workspace --all-targets --no-fail-fast {fa...} {extra...}").run()?;
+        cmd!(sh, "cargo test --workspace --doc {fa...}").run()?;
     }
     Ok(())
 }
