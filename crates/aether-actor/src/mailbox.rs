@@ -1,0 +1,144 @@
+//! A small bounded mailbox: a locked queue and a notification.
+//!
+//! It is smaller than a channel when idle (an empty queue allocates nothing), lets a caller
+//! whose deadline passed withdraw its command if the actor has not taken it yet, and lets
+//! the actor close it atomically only when it is empty (passivation loses nothing).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+pub(crate) struct Mailbox<M> {
+    state: Mutex<State<M>>,
+    notify: Notify,
+}
+
+struct State<M> {
+    queue: VecDeque<(u64, M)>,
+    next_seq: u64,
+    closed: bool,
+}
+
+pub(crate) enum SendError<M> {
+    Full(M),
+    Closed(M),
+}
+
+impl<M> Mailbox<M> {
+    pub(crate) fn new() -> Self {
+        Mailbox {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                next_seq: 0,
+                closed: false,
+            }),
+            notify: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<M>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `msg` if fewer than `capacity` messages wait; returns its sequence number.
+    pub(crate) fn try_send(&self, msg: M, capacity: usize) -> Result<u64, SendError<M>> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(SendError::Closed(msg));
+        }
+        if st.queue.len() >= capacity {
+            return Err(SendError::Full(msg));
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.queue.push_back((seq, msg));
+        drop(st);
+        self.notify.notify_one();
+        Ok(seq)
+    }
+
+    /// Queues a control message whatever the capacity (not when closed).
+    pub(crate) fn force_send(&self, msg: M) -> Result<(), M> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(msg);
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.queue.push_back((seq, msg));
+        drop(st);
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// Removes the message `seq` if the actor has not taken it yet.
+    pub(crate) fn withdraw(&self, seq: u64) -> Option<M> {
+        let mut st = self.lock();
+        let pos = st.queue.iter().position(|(s, _)| *s == seq)?;
+        st.queue.remove(pos).map(|(_, m)| m)
+    }
+
+    /// The next message, waiting for one.
+    pub(crate) async fn recv(&self) -> M {
+        loop {
+            if let Some((_, m)) = self.lock().queue.pop_front() {
+                return m;
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    /// Closes the mailbox if it is empty; returns whether it did.
+    pub(crate) fn close_if_empty(&self) -> bool {
+        let mut st = self.lock();
+        if st.queue.is_empty() {
+            st.closed = true;
+            st.queue = VecDeque::new();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Closes the mailbox and returns what was still queued.
+    pub(crate) fn close(&self) -> Vec<M> {
+        let mut st = self.lock();
+        st.closed = true;
+        std::mem::take(&mut st.queue)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_hands_back_and_withdraw_removes() {
+        let mb = Mailbox::new();
+        let a = mb.try_send(1, 2).ok().unwrap();
+        let _b = mb.try_send(2, 2).ok().unwrap();
+        match mb.try_send(3, 2) {
+            Err(SendError::Full(m)) => assert_eq!(m, 3),
+            _ => panic!("expected a full mailbox"),
+        }
+        assert_eq!(mb.withdraw(a), Some(1));
+        assert_eq!(mb.withdraw(a), None);
+        assert!(!mb.close_if_empty());
+        assert_eq!(mb.close(), vec![2]);
+        assert!(matches!(mb.try_send(4, 2), Err(SendError::Closed(4))));
+    }
+
+    #[tokio::test]
+    async fn recv_waits_for_a_message() {
+        let mb = std::sync::Arc::new(Mailbox::new());
+        let mb2 = mb.clone();
+        let h = tokio::spawn(async move { mb2.recv().await });
+        tokio::task::yield_now().await;
+        mb.try_send(7u8, 1).ok().unwrap();
+        assert_eq!(h.await.unwrap(), 7);
+    }
+}

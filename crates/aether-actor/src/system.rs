@@ -1,0 +1,726 @@
+//! [`ActorSystem`], its builder, the typed [`Actors`] handle and the [`Ask`] request.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aether_core::{
+    ActorId, Error, EventBroadcaster, EventBus, EventFilter, EventStore, Namespace, Subscription,
+    Uuid,
+};
+use tokio::sync::{oneshot, Notify};
+use tracing::Instrument;
+
+use crate::actor::{run_actor, AskMsg, Msg, Outcome};
+use crate::aggregate::Aggregate;
+use crate::error::{rebrand, AskError};
+use crate::mailbox::{Mailbox, SendError};
+
+/// What an `ask` returns: a technical error, or the domain outcome (the reply or the
+/// aggregate's domain error).
+pub type AskResult<A> = Result<
+    Result<<A as Aggregate>::Reply, <A as Aggregate>::Error>,
+    AskError<<A as Aggregate>::Command>,
+>;
+
+/// The runtime's settings (see [`ActorSystemBuilder`] for their meaning and defaults).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) snapshot_every: u64,
+    pub(crate) passivate_after: Option<Duration>,
+    pub(crate) mailbox_capacity: usize,
+    pub(crate) conflict_retries: u32,
+    pub(crate) ask_timeout: Duration,
+    pub(crate) recent_command_ids: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            snapshot_every: 100,
+            passivate_after: Some(Duration::from_secs(120)),
+            mailbox_capacity: 256,
+            conflict_retries: 3,
+            ask_timeout: Duration::from_secs(5),
+            recent_command_ids: 64,
+        }
+    }
+}
+
+/// What every actor of a system shares: the store, the broadcaster and the settings.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) bus: Arc<dyn EventBroadcaster>,
+    pub(crate) namespace: Namespace,
+    pub(crate) config: Config,
+    shutting_down: AtomicBool,
+    live: AtomicUsize,
+    all_stopped: Notify,
+}
+
+impl Shared {
+    pub(crate) fn actor_started(&self) {
+        self.live.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn actor_stopped(&self) {
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.all_stopped.notify_waiters();
+        }
+    }
+}
+
+/// Builds an [`ActorSystem`]. Only the store is required.
+///
+/// ```
+/// use std::time::Duration;
+/// use aether_actor::ActorSystem;
+/// use aether_core::{EventBus, Namespace};
+/// use aether_store_mem::InMemoryEventStore;
+///
+/// let system = ActorSystem::builder()
+///     .store(InMemoryEventStore::new(Namespace::new("bank").unwrap()))
+///     .broadcaster(EventBus::new())
+///     .snapshot_every(50)
+///     .passivate_after(Duration::from_secs(60))
+///     .mailbox_capacity(128)
+///     .conflict_retries(5)
+///     .build()
+///     .unwrap();
+/// assert_eq!(system.namespace().as_str(), "bank");
+/// ```
+#[derive(Default)]
+pub struct ActorSystemBuilder {
+    store: Option<Arc<dyn EventStore>>,
+    bus: Option<Arc<dyn EventBroadcaster>>,
+    namespace: Option<Namespace>,
+    config: Config,
+}
+
+impl std::fmt::Debug for ActorSystemBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorSystemBuilder")
+            .field("namespace", &self.namespace)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActorSystemBuilder {
+    /// The event store (required). Its namespace is the system's namespace.
+    ///
+    /// ```
+    /// # use aether_core::Namespace;
+    /// let b = aether_actor::ActorSystem::builder()
+    ///     .store(aether_store_mem::InMemoryEventStore::new(Namespace::new("bank").unwrap()));
+    /// ```
+    pub fn store(mut self, store: impl EventStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The event store, already shared.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use aether_core::{EventStore, Namespace};
+    /// let store: Arc<dyn EventStore> =
+    ///     Arc::new(aether_store_mem::InMemoryEventStore::new(Namespace::new("bank").unwrap()));
+    /// let b = aether_actor::ActorSystem::builder().shared_store(store.clone());
+    /// ```
+    pub fn shared_store(mut self, store: Arc<dyn EventStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Where stored events are published (default: a new in-process [`EventBus`], reachable
+    /// through [`ActorSystem::broadcaster`]).
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder().broadcaster(aether_core::EventBus::new());
+    /// ```
+    pub fn broadcaster(mut self, bus: impl EventBroadcaster) -> Self {
+        self.bus = Some(Arc::new(bus));
+        self
+    }
+
+    /// The broadcaster, already shared.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let bus: Arc<dyn aether_core::EventBroadcaster> = Arc::new(aether_core::EventBus::new());
+    /// let b = aether_actor::ActorSystem::builder().shared_broadcaster(bus);
+    /// ```
+    pub fn shared_broadcaster(mut self, bus: Arc<dyn EventBroadcaster>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// The namespace; optional, but when given it must be the store's (a check against
+    /// wiring a store of another namespace by mistake).
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder()
+    ///     .namespace(aether_core::Namespace::new("bank").unwrap());
+    /// ```
+    pub fn namespace(mut self, namespace: Namespace) -> Self {
+        self.namespace = Some(namespace);
+        self
+    }
+
+    /// Save a snapshot each time an actor has `n` events more than its last snapshot
+    /// (default 100; 0 turns periodic snapshots off). Actors also snapshot when passivated.
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder().snapshot_every(500);
+    /// ```
+    pub fn snapshot_every(mut self, n: u64) -> Self {
+        self.config.snapshot_every = n;
+        self
+    }
+
+    /// Passivate an actor (snapshot it, then free it) after it has been idle this long
+    /// (default 120 s).
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder()
+    ///     .passivate_after(std::time::Duration::from_secs(30));
+    /// ```
+    pub fn passivate_after(mut self, idle: Duration) -> Self {
+        self.config.passivate_after = Some(idle);
+        self
+    }
+
+    /// Never passivate idle actors (they stay in memory until [`ActorSystem::shutdown`] or
+    /// [`Actors::passivate`]).
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder().never_passivate();
+    /// ```
+    pub fn never_passivate(mut self) -> Self {
+        self.config.passivate_after = None;
+        self
+    }
+
+    /// How many commands may wait in one actor's mailbox (default 256, at least 1). A full
+    /// mailbox answers [`AskError::MailboxFull`] with the command.
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder().mailbox_capacity(16);
+    /// ```
+    pub fn mailbox_capacity(mut self, n: usize) -> Self {
+        self.config.mailbox_capacity = n.max(1);
+        self
+    }
+
+    /// How many times a command is decided again after a version conflict before
+    /// [`AskError::Conflict`] (default 3).
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder().conflict_retries(10);
+    /// ```
+    pub fn conflict_retries(mut self, n: u32) -> Self {
+        self.config.conflict_retries = n;
+        self
+    }
+
+    /// The deadline of an `ask` that does not set its own (default 5 s).
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder()
+    ///     .ask_timeout(std::time::Duration::from_millis(500));
+    /// ```
+    pub fn ask_timeout(mut self, timeout: Duration) -> Self {
+        self.config.ask_timeout = timeout;
+        self
+    }
+
+    /// How many recent command ids each active actor remembers for de-duplication
+    /// (default 64; 0 turns de-duplication off). Each costs 24 bytes while the actor is
+    /// active, and the list is kept in snapshots.
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder().recent_command_ids(256);
+    /// ```
+    pub fn recent_command_ids(mut self, n: usize) -> Self {
+        self.config.recent_command_ids = n;
+        self
+    }
+
+    /// Builds the system.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when no store was given or the namespace differs from the
+    /// store's.
+    pub fn build(self) -> Result<ActorSystem, Error> {
+        let store = self
+            .store
+            .ok_or_else(|| Error::invalid("actor system", "an event store is required"))?;
+        let namespace = store.namespace().clone();
+        if let Some(ns) = &self.namespace {
+            if *ns != namespace {
+                return Err(Error::invalid(
+                    "actor system",
+                    format!("namespace {ns} differs from the store's namespace {namespace}"),
+                ));
+            }
+        }
+        let bus = self.bus.unwrap_or_else(|| Arc::new(EventBus::new()));
+        Ok(ActorSystem {
+            inner: Arc::new(SystemInner {
+                shared: Arc::new(Shared {
+                    store,
+                    bus,
+                    namespace,
+                    config: self.config,
+                    shutting_down: AtomicBool::new(false),
+                    live: AtomicUsize::new(0),
+                    all_stopped: Notify::new(),
+                }),
+                types: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+trait AnyRuntime: Send + Sync {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    fn passivate_all(&self) -> Vec<oneshot::Receiver<()>>;
+}
+
+struct SystemInner {
+    shared: Arc<Shared>,
+    types: Mutex<HashMap<TypeId, Arc<dyn AnyRuntime>>>,
+}
+
+/// The local event-sourced actor runtime: it activates actors on first use, runs one
+/// command at a time per actor, stores their events, broadcasts them, snapshots and
+/// passivates. Cloning is cheap; clones share everything.
+///
+/// Register each aggregate type once with [`register`](ActorSystem::register) (or
+/// [`actors`](ActorSystem::actors) for `Default` types) and talk to its actors through the
+/// returned [`Actors`] handle.
+///
+/// ```
+/// # use aether_actor::{ActorSystem, Aggregate};
+/// # use aether_core::{ActorId, DescribeAggregate, Namespace};
+/// # use aether_store_mem::InMemoryEventStore;
+/// # #[derive(Default)] struct Counter;
+/// # impl DescribeAggregate for Counter {
+/// #     const TYPE_NAME: &'static str = "Counter";
+/// #     fn command_names() -> &'static [&'static str] { &["Add"] }
+/// #     fn event_names() -> &'static [&'static str] { &["Added"] }
+/// # }
+/// # impl Aggregate for Counter {
+/// #     type Command = u64; type Event = u64; type State = u64; type Reply = u64; type Error = ();
+/// #     fn event_type(_: &u64) -> &'static str { "Added" }
+/// #     fn decide(&self, s: &u64, n: &u64) -> Result<(Vec<u64>, u64), ()> { Ok((vec![*n], s + n)) }
+/// #     fn apply(s: &mut u64, n: &u64) { *s += n }
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
+/// let system = ActorSystem::builder()
+///     .store(InMemoryEventStore::new(Namespace::new("demo")?))
+///     .build()?;
+/// let counters = system.actors::<Counter>();
+/// let id = ActorId::new("counter-1")?;
+/// assert_eq!(counters.ask(&id, 2).await?, Ok(2));
+/// assert_eq!(counters.ask(&id, 3).await?, Ok(5));
+/// system.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ActorSystem {
+    inner: Arc<SystemInner>,
+}
+
+impl std::fmt::Debug for ActorSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorSystem")
+            .field("namespace", &self.inner.shared.namespace)
+            .field("config", &self.inner.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActorSystem {
+    /// A builder; only [`store`](ActorSystemBuilder::store) is required.
+    pub fn builder() -> ActorSystemBuilder {
+        ActorSystemBuilder::default()
+    }
+
+    /// The namespace of the system's store.
+    pub fn namespace(&self) -> &Namespace {
+        &self.inner.shared.namespace
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.inner.shared.store
+    }
+
+    /// The broadcaster stored events are published on.
+    pub fn broadcaster(&self) -> &Arc<dyn EventBroadcaster> {
+        &self.inner.shared.bus
+    }
+
+    /// Subscribes to this system's namespace on its broadcaster: every event stored by its
+    /// actors from now on that matches `filter`.
+    ///
+    /// # Errors
+    /// What the broadcaster's `subscribe` returns.
+    pub async fn subscribe(&self, filter: EventFilter) -> Result<Subscription, Error> {
+        let shared = &self.inner.shared;
+        shared.bus.subscribe(&shared.namespace, filter).await
+    }
+
+    /// Registers the aggregate type `A`, with `aggregate` as the behaviour shared by all its
+    /// actors, and returns the handle to its actors.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `A` is already registered in this system (use the handle
+    /// returned the first time; it is cheap to clone).
+    pub fn register<A: Aggregate>(&self, aggregate: A) -> Result<Actors<A>, Error> {
+        let mut types = lock(&self.inner.types);
+        if types.contains_key(&TypeId::of::<A>()) {
+            return Err(Error::invalid(
+                "aggregate",
+                format!("{} is already registered in this actor system", A::TYPE_NAME),
+            ));
+        }
+        let rt = Arc::new(TypeRuntime::new(aggregate, self.inner.shared.clone()));
+        types.insert(TypeId::of::<A>(), rt.clone());
+        Ok(Actors { rt })
+    }
+
+    /// The handle to the actors of `A`, registering `A::default()` on first use.
+    pub fn actors<A: Aggregate + Default>(&self) -> Actors<A> {
+        let mut types = lock(&self.inner.types);
+        let rt = types
+            .entry(TypeId::of::<A>())
+            .or_insert_with(|| Arc::new(TypeRuntime::new(A::default(), self.inner.shared.clone())))
+            .clone();
+        drop(types);
+        let rt = rt
+            .as_any()
+            .downcast::<TypeRuntime<A>>()
+            .unwrap_or_else(|_| unreachable!("the runtime registered under TypeId::of::<A>() is A's"));
+        Actors { rt }
+    }
+
+    /// Stops the system gracefully: new asks get [`AskError::ShuttingDown`], every active
+    /// actor finishes the commands already in its mailbox, snapshots and stops. Returns when
+    /// all actors have stopped.
+    pub async fn shutdown(&self) {
+        let shared = &self.inner.shared;
+        shared.shutting_down.store(true, Ordering::SeqCst);
+        let runtimes: Vec<_> = lock(&self.inner.types).values().cloned().collect();
+        let acks: Vec<_> = runtimes.iter().flat_map(|rt| rt.passivate_all()).collect();
+        for ack in acks {
+            let _ = ack.await;
+        }
+        loop {
+            let stopped = shared.all_stopped.notified();
+            if shared.live.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            // Actors activated while shutting down stop on their own (they refuse
+            // commands); wake up now and then in case one is mid-activation.
+            let _ = tokio::time::timeout(Duration::from_millis(50), stopped).await;
+        }
+    }
+
+    /// How many actors are active (in memory), over all aggregate types.
+    pub fn active_actors(&self) -> usize {
+        self.inner.shared.live.load(Ordering::SeqCst)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const SHARDS: usize = 32;
+
+type Registry<A> = Mutex<HashMap<ActorId, Arc<Mailbox<Msg<A>>>>>;
+
+/// The runtime of one aggregate type: its behaviour and its active actors.
+pub(crate) struct TypeRuntime<A: Aggregate> {
+    pub(crate) aggregate: A,
+    pub(crate) shared: Arc<Shared>,
+    shards: Box<[Registry<A>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl<A: Aggregate> TypeRuntime<A> {
+    fn new(aggregate: A, shared: Arc<Shared>) -> Self {
+        TypeRuntime {
+            aggregate,
+            shared,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: Default::default(),
+        }
+    }
+
+    fn shard(&self, id: &ActorId) -> &Registry<A> {
+        let mut h = self.hasher.build_hasher();
+        id.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Removes `mailbox` from the registry if it is still the one registered for `id`.
+    pub(crate) fn unregister(&self, id: &ActorId, mailbox: &Arc<Mailbox<Msg<A>>>) {
+        let mut map = lock(self.shard(id));
+        if map.get(id).is_some_and(|m| Arc::ptr_eq(m, mailbox)) {
+            map.remove(id);
+        }
+    }
+
+    /// Queues `msg` for `id`, activating the actor if needed.
+    fn send(
+        self: &Arc<Self>,
+        id: &ActorId,
+        mut msg: Msg<A>,
+    ) -> Result<(Arc<Mailbox<Msg<A>>>, u64), SendError<Msg<A>>> {
+        let capacity = self.shared.config.mailbox_capacity;
+        loop {
+            let mailbox = {
+                let mut map = lock(self.shard(id));
+                match map.get(id) {
+                    Some(m) => m.clone(),
+                    None => {
+                        let m = Arc::new(Mailbox::new());
+                        map.insert(id.clone(), m.clone());
+                        self.shared.actor_started();
+                        tokio::spawn(run_actor(self.clone(), id.clone(), m.clone()));
+                        m
+                    }
+                }
+            };
+            match mailbox.try_send(msg, capacity) {
+                Ok(seq) => return Ok((mailbox, seq)),
+                Err(SendError::Full(m)) => return Err(SendError::Full(m)),
+                Err(SendError::Closed(m)) => {
+                    // The actor passivated between the lookup and the send; activate anew.
+                    self.unregister(id, &mailbox);
+                    msg = m;
+                }
+            }
+        }
+    }
+
+    fn mailbox(&self, id: &ActorId) -> Option<Arc<Mailbox<Msg<A>>>> {
+        lock(self.shard(id)).get(id).cloned()
+    }
+}
+
+impl<A: Aggregate> AnyRuntime for TypeRuntime<A> {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn passivate_all(&self) -> Vec<oneshot::Receiver<()>> {
+        let mut acks = Vec::new();
+        for shard in self.shards.iter() {
+            let mailboxes: Vec<_> = lock(shard).values().cloned().collect();
+            for m in mailboxes {
+                let (tx, rx) = oneshot::channel();
+                if m.force_send(Msg::Passivate(tx)).is_ok() {
+                    acks.push(rx);
+                }
+            }
+        }
+        acks
+    }
+}
+
+/// The handle to the actors of one aggregate type `A` in an [`ActorSystem`]. Cheap to
+/// clone.
+pub struct Actors<A: Aggregate> {
+    rt: Arc<TypeRuntime<A>>,
+}
+
+impl<A: Aggregate> Clone for Actors<A> {
+    fn clone(&self) -> Self {
+        Actors {
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+impl<A: Aggregate> std::fmt::Debug for Actors<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Actors")
+            .field("type", &A::TYPE_NAME)
+            .field("active", &self.active_count())
+            .finish()
+    }
+}
+
+impl<A: Aggregate> Actors<A> {
+    /// Asks actor `id` to handle `command`. Await the returned [`Ask`], optionally after
+    /// setting a deadline or a command id on it.
+    ///
+    /// The result is `Err(AskError)` for a technical failure, `Ok(Err(domain_error))` when
+    /// the aggregate rejected the command, and `Ok(Ok(reply))` when it was accepted (its
+    /// events, if any, are then stored and broadcast).
+    pub fn ask(&self, id: &ActorId, command: A::Command) -> Ask<A> {
+        Ask {
+            rt: self.rt.clone(),
+            id: id.clone(),
+            command,
+            command_id: None,
+            correlation_id: None,
+            timeout: None,
+        }
+    }
+
+    /// Whether actor `id` is active (in memory) in this system.
+    pub fn is_active(&self, id: &ActorId) -> bool {
+        self.rt.mailbox(id).is_some()
+    }
+
+    /// How many actors of this type are active.
+    pub fn active_count(&self) -> usize {
+        self.rt.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Passivates actor `id` now: it finishes the commands already queued, snapshots and
+    /// frees its memory. Returns `false` when it was not active.
+    pub async fn passivate(&self, id: &ActorId) -> bool {
+        let Some(mailbox) = self.rt.mailbox(id) else {
+            return false;
+        };
+        let (tx, rx) = oneshot::channel();
+        if mailbox.force_send(Msg::Passivate(tx)).is_err() {
+            return false;
+        }
+        rx.await.is_ok()
+    }
+
+    /// The system's namespace.
+    pub fn namespace(&self) -> &Namespace {
+        &self.rt.shared.namespace
+    }
+}
+
+/// A pending `ask`: set options, then `.await` it.
+///
+/// ```no_run
+/// # use aether_actor::{Actors, Aggregate};
+/// # async fn f<A: Aggregate>(accounts: Actors<A>, id: aether_core::ActorId, cmd: A::Command) {
+/// let command_id = aether_core::Uuid::now_v7();
+/// let outcome = accounts
+///     .ask(&id, cmd)
+///     .command_id(command_id)
+///     .timeout(std::time::Duration::from_secs(2))
+///     .await;
+/// # }
+/// ```
+#[must_use = "an ask does nothing until it is awaited"]
+pub struct Ask<A: Aggregate> {
+    rt: Arc<TypeRuntime<A>>,
+    id: ActorId,
+    command: A::Command,
+    command_id: Option<Uuid>,
+    correlation_id: Option<Uuid>,
+    timeout: Option<Duration>,
+}
+
+impl<A: Aggregate> std::fmt::Debug for Ask<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ask")
+            .field("type", &A::TYPE_NAME)
+            .field("id", &self.id)
+            .field("command_id", &self.command_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregate> Ask<A> {
+    /// The command's id (default: a fresh UUID v7). The events the command produces carry it
+    /// as their causation id, and a command id the actor has already stored events for is
+    /// answered with the original reply without running the command again: retries after
+    /// a timeout or an unknown outcome should reuse it.
+    pub fn command_id(mut self, id: Uuid) -> Self {
+        self.command_id = Some(id);
+        self
+    }
+
+    /// The correlation id written on the events (default: the command id).
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+
+    /// The deadline for the answer, counted from the `await` (default: the system's
+    /// [`ask_timeout`](ActorSystemBuilder::ask_timeout)). If it passes before the actor
+    /// started the command, the command is withdrawn ([`AskError::Timeout`]); after, the
+    /// answer is [`AskError::OutcomeUnknown`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    async fn run(self) -> AskResult<A> {
+        let Ask {
+            rt,
+            id,
+            command,
+            command_id,
+            correlation_id,
+            timeout,
+        } = self;
+        if rt.shared.shutting_down.load(Ordering::Relaxed) {
+            return Err(AskError::ShuttingDown);
+        }
+        let deadline =
+            tokio::time::Instant::now() + timeout.unwrap_or(rt.shared.config.ask_timeout);
+        let command_id = command_id.unwrap_or_else(Uuid::now_v7);
+        let (tx, rx) = oneshot::channel::<Outcome<A>>();
+        let msg = Msg::Ask(Box::new(AskMsg {
+            command,
+            command_id,
+            correlation_id: correlation_id.unwrap_or(command_id),
+            reply: tx,
+        }));
+        let (mailbox, seq) = match rt.send(&id, msg) {
+            Ok(sent) => sent,
+            Err(SendError::Full(Msg::Ask(m))) | Err(SendError::Closed(Msg::Ask(m))) => {
+                return Err(AskError::MailboxFull(m.command))
+            }
+            Err(_) => unreachable!("an ask message is handed back as sent"),
+        };
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(outcome)) => outcome.map_err(rebrand),
+            // The actor dropped the request without answering: it stopped abnormally.
+            Ok(Err(_)) => Err(AskError::OutcomeUnknown),
+            Err(_) => match mailbox.withdraw(seq) {
+                Some(_) => Err(AskError::Timeout),
+                None => Err(AskError::OutcomeUnknown),
+            },
+        }
+    }
+}
+
+impl<A: Aggregate> IntoFuture for Ask<A> {
+    type Output = AskResult<A>;
+    type IntoFuture = Pin<Box<dyn Future<Output = AskResult<A>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let span = tracing::debug_span!(
+            "ask",
+            aggregate = A::TYPE_NAME,
+            actor = %self.id,
+            command_id = tracing::field::Empty,
+        );
+        if let Some(id) = self.command_id {
+            span.record("command_id", tracing::field::display(id));
+        }
+        Box::pin(self.run().instrument(span))
+    }
+}
