@@ -6,7 +6,7 @@ use xshell::{cmd, Shell};
 use crate::nats;
 
 /// The cargo features that turn on server-backed tests, one per package that has them.
-pub(crate) const ITEST_FEATURES: &[&str] = &[];
+pub(crate) const ITEST_FEATURES: &[&str] = &["aether-testkit/itest", "aether-tests/itest"];
 
 pub(crate) fn run(sh: &Shell, extra: &[String]) -> Result<()> {
     let server = nats::ensure_server(sh)?;

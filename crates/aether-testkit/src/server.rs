@@ -1,0 +1,705 @@
+//! Real `nats-server` processes for server-backed tests and benchmarks.
+//!
+//! Every server listens on 127.0.0.1 only, on ports picked by binding `127.0.0.1:0`, with
+//! its JetStream store in a fresh temporary directory. Servers are killed (SIGKILL) and
+//! reaped when their handle is dropped. Readiness is waited for by polling the server's
+//! monitoring endpoint (`/healthz`), never by sleeping.
+//!
+//! The binary comes from the `NATS_SERVER_BIN` environment variable, which
+//! `cargo xtask itest` and `cargo xtask bench` set (installing the pinned server when the
+//! machine has none). Without it, or when the server does not start, these helpers panic
+//! with a message naming `cargo xtask itest`: a server-backed test fails loudly, it never
+//! passes without a server.
+//!
+//! ```no_run
+//! use aether_testkit::server::{NatsCluster, NatsServer};
+//!
+//! // One JetStream server; `kill` + `restart` keep the port and the store.
+//! let server = NatsServer::builder().max_payload(64 * 1024).start();
+//! let url = server.url(); // "nats://127.0.0.1:<port>"
+//! server.kill();
+//! server.restart();
+//! # let _ = url;
+//!
+//! // Three servers with routes between them and JetStream on each.
+//! let cluster = NatsCluster::start(3);
+//! cluster.kill(0);
+//! cluster.restart(0);
+//! # let _ = cluster.urls();
+//! ```
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The environment variable that names the nats-server binary.
+pub const NATS_SERVER_BIN_ENV: &str = "NATS_SERVER_BIN";
+
+/// The oldest nats-server Aether supports (atomic batches).
+pub const MIN_SERVER_VERSION: (u32, u32) = (2, 12);
+
+/// How long a single server may take to become ready.
+const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a cluster may take to elect a JetStream meta leader (seconds in bad cases).
+const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The readiness check: JetStream enabled, in contact with a meta leader (clusters), and
+/// every stream and consumer current. (`js-server-only=true` answers ok before a cluster
+/// has elected its meta leader, so it is not enough.)
+const READY_PATH: &str = "/healthz";
+
+/// How a server authenticates clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// Clients must present this user name and password.
+    UserPassword {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// Clients must present this token.
+    Token(String),
+}
+
+impl Auth {
+    /// Clients must present `user` and `password`.
+    pub fn user_password(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Auth::UserPassword {
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
+    /// Clients must present `token`.
+    pub fn token(token: impl Into<String>) -> Self {
+        Auth::Token(token.into())
+    }
+}
+
+/// Returns the path of the nats-server binary from `NATS_SERVER_BIN`, checked once to be
+/// a runnable server >= 2.12.
+///
+/// # Panics
+/// When the variable is unset, the binary does not run, or it is too old; the message says
+/// to run the tests with `cargo xtask itest`.
+pub fn server_bin() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(find_server_bin) {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn find_server_bin() -> Result<PathBuf, String> {
+    let hint = "server-backed tests need a nats-server >= 2.12: run them with `cargo xtask itest` \
+                (it finds or installs one and sets NATS_SERVER_BIN), or set NATS_SERVER_BIN \
+                yourself (`cargo xtask nats-server` prints a path)";
+    let bin = std::env::var_os(NATS_SERVER_BIN_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{NATS_SERVER_BIN_ENV} is not set; {hint}"))?;
+    let out = Command::new(&bin).arg("--version").output().map_err(|e| {
+        format!(
+            "cannot run {NATS_SERVER_BIN_ENV}={}: {e}; {hint}",
+            bin.display()
+        )
+    })?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // "nats-server: v2.15.1"
+    let version = text.rsplit('v').next().unwrap_or("").trim().to_owned();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < MIN_SERVER_VERSION {
+        return Err(format!(
+            "{NATS_SERVER_BIN_ENV}={} is nats-server {version:?}, older than {}.{}; {hint}",
+            bin.display(),
+            MIN_SERVER_VERSION.0,
+            MIN_SERVER_VERSION.1
+        ));
+    }
+    Ok(bin)
+}
+
+/// Picks a free loopback port by binding `127.0.0.1:0`.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0 to pick a free port")
+}
+
+/// Cluster settings of one node.
+#[derive(Debug, Clone)]
+struct ClusterSpec {
+    name: String,
+    port: u16,
+    routes: Vec<u16>,
+}
+
+/// The fixed settings of one server process, kept across restarts.
+#[derive(Debug)]
+struct Spec {
+    name: String,
+    port: u16,
+    monitor_port: u16,
+    jetstream: bool,
+    max_payload: Option<u32>,
+    auth: Option<Auth>,
+    cluster: Option<ClusterSpec>,
+    /// Holds the config file, the log and (under `jetstream/`) the store.
+    dir: TempDir,
+}
+
+impl Spec {
+    fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("jetstream")
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("nats-server.conf")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("nats-server.log")
+    }
+
+    fn config(&self) -> String {
+        let q = |s: &str| format!("{s:?}"); // a JSON-style quoted string, valid in NATS config
+        let mut c = String::new();
+        let _ = writeln!(c, "server_name: {}", q(&self.name));
+        let _ = writeln!(c, "listen: \"127.0.0.1:{}\"", self.port);
+        let _ = writeln!(c, "http: \"127.0.0.1:{}\"", self.monitor_port);
+        if let Some(max) = self.max_payload {
+            let _ = writeln!(c, "max_payload: {max}");
+        }
+        if self.jetstream {
+            let _ = writeln!(
+                c,
+                "jetstream {{\n  store_dir: {}\n  max_memory_store: 1GB\n  max_file_store: 20GB\n}}",
+                q(&self.store_dir().display().to_string())
+            );
+        }
+        match &self.auth {
+            None => {}
+            Some(Auth::UserPassword { user, password }) => {
+                let _ = writeln!(
+                    c,
+                    "authorization {{\n  user: {}\n  password: {}\n}}",
+                    q(user),
+                    q(password)
+                );
+            }
+            Some(Auth::Token(token)) => {
+                let _ = writeln!(c, "authorization {{\n  token: {}\n}}", q(token));
+            }
+        }
+        if let Some(cl) = &self.cluster {
+            let routes = cl
+                .routes
+                .iter()
+                .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                c,
+                "cluster {{\n  name: {}\n  listen: \"127.0.0.1:{}\"\n  routes: [{routes}]\n}}",
+                q(&cl.name),
+                cl.port
+            );
+        }
+        c
+    }
+
+    fn spawn(&self) -> Child {
+        std::fs::write(self.config_path(), self.config()).expect("writing the nats-server config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("opening the nats-server log");
+        let log2 = log.try_clone().expect("cloning the log file handle");
+        Command::new(server_bin())
+            .arg("-c")
+            .arg(self.config_path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start nats-server {}: {e} (run server-backed tests with `cargo xtask itest`)",
+                    server_bin().display()
+                )
+            })
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+/// A `nats-server` process with its ports and store, killed and reaped on drop.
+///
+/// Start one with [`NatsServer::start`] (JetStream on) or [`NatsServer::builder`]. All
+/// methods take `&self`, so a test can hand the server to other tasks behind an `Arc`.
+#[derive(Debug)]
+pub struct NatsServer {
+    spec: Spec,
+    child: Mutex<Option<Child>>,
+}
+
+/// Settings for a [`NatsServer`]: JetStream (on by default), max payload, authentication.
+#[derive(Debug, Clone)]
+pub struct NatsServerBuilder {
+    jetstream: bool,
+    max_payload: Option<u32>,
+    auth: Option<Auth>,
+}
+
+impl Default for NatsServerBuilder {
+    fn default() -> Self {
+        NatsServerBuilder {
+            jetstream: true,
+            max_payload: None,
+            auth: None,
+        }
+    }
+}
+
+impl NatsServerBuilder {
+    /// Turns JetStream on (the default) or off.
+    pub fn jetstream(mut self, on: bool) -> Self {
+        self.jetstream = on;
+        self
+    }
+
+    /// Sets the server's `max_payload` in bytes (headers included; the default is 1 MiB).
+    pub fn max_payload(mut self, bytes: u32) -> Self {
+        self.max_payload = Some(bytes);
+        self
+    }
+
+    /// Requires clients to authenticate.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Starts the server and waits until it is ready.
+    ///
+    /// # Panics
+    /// When no server binary is configured or the server does not become ready (see the
+    /// [module docs](self)).
+    pub fn start(self) -> NatsServer {
+        let spec = Spec {
+            name: "aether-test".to_owned(),
+            port: free_port(),
+            monitor_port: free_port(),
+            jetstream: self.jetstream,
+            max_payload: self.max_payload,
+            auth: self.auth,
+            cluster: None,
+            dir: tempdir(),
+        };
+        NatsServer::launch(spec, SERVER_READY_TIMEOUT)
+    }
+}
+
+fn tempdir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("aether-nats-")
+        .tempdir()
+        .expect("creating a temporary directory for nats-server")
+}
+
+impl NatsServer {
+    /// Starts a JetStream server with default settings and waits until it is ready.
+    ///
+    /// # Panics
+    /// When no server binary is configured or the server does not become ready.
+    pub fn start() -> NatsServer {
+        NatsServer::builder().start()
+    }
+
+    /// Settings for a server: JetStream, max payload, authentication.
+    pub fn builder() -> NatsServerBuilder {
+        NatsServerBuilder::default()
+    }
+
+    fn launch(spec: Spec, timeout: Duration) -> NatsServer {
+        let server = NatsServer {
+            child: Mutex::new(Some(spec.spawn())),
+            spec,
+        };
+        server.wait_ready(timeout);
+        server
+    }
+
+    fn child(&self) -> MutexGuard<'_, Option<Child>> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The client URL, `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.spec.port)
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.spec.port
+    }
+
+    /// The client address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.spec.port))
+    }
+
+    /// The monitoring (HTTP) port.
+    pub fn monitor_port(&self) -> u16 {
+        self.spec.monitor_port
+    }
+
+    /// The server's name (`server_name`).
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The JetStream store directory (kept across [`restart`](Self::restart)).
+    pub fn store_dir(&self) -> PathBuf {
+        self.spec.store_dir()
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.spec.log_path()
+    }
+
+    /// The process id, while the server runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child().as_ref().map(Child::id)
+    }
+
+    /// Whether the process is running (it may be paused).
+    pub fn is_running(&self) -> bool {
+        let mut child = self.child();
+        match child.as_mut() {
+            None => false,
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+        }
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, no flush) and reaps it. Does nothing if
+    /// it is not running.
+    pub fn kill(&self) {
+        if let Some(mut c) = self.child().take() {
+            let _ = signal(c.id(), "CONT"); // a stopped process dies on SIGKILL too; be sure
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port with the same store directory and waits
+    /// until it is ready; kills it first if it is still running.
+    ///
+    /// # Panics
+    /// When the server does not become ready (for instance the port was taken meanwhile).
+    pub fn restart(&self) {
+        self.kill();
+        *self.child() = Some(self.spec.spawn());
+        self.wait_ready(SERVER_READY_TIMEOUT);
+    }
+
+    /// Pauses the process with SIGSTOP: it keeps its sockets but answers nothing.
+    ///
+    /// # Panics
+    /// When the server is not running or the signal cannot be sent.
+    pub fn pause(&self) {
+        let pid = self.pid().expect("pause: the nats-server is not running");
+        signal(pid, "STOP").expect("sending SIGSTOP to nats-server");
+    }
+
+    /// Resumes a paused process with SIGCONT.
+    ///
+    /// # Panics
+    /// When the server is not running or the signal cannot be sent.
+    pub fn resume(&self) {
+        let pid = self.pid().expect("resume: the nats-server is not running");
+        signal(pid, "CONT").expect("sending SIGCONT to nats-server");
+    }
+
+    /// Waits until the server is ready again (for instance after [`resume`](Self::resume)).
+    ///
+    /// # Panics
+    /// When it does not become ready within the timeout.
+    pub fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let mut child = self.child();
+                let Some(c) = child.as_mut() else {
+                    panic!("nats-server {} is not running", self.spec.name);
+                };
+                if let Ok(Some(status)) = c.try_wait() {
+                    child.take();
+                    panic!(
+                        "nats-server {} exited during start-up ({status}); is port {} taken? \
+                         Log tail:\n{}\n(server-backed tests run with `cargo xtask itest`)",
+                        self.spec.name,
+                        self.spec.port,
+                        self.spec.log_tail()
+                    );
+                }
+            }
+            let last = match http_get(self.spec.monitor_port, READY_PATH) {
+                Ok((200, _)) => return,
+                Ok((code, body)) => format!("HTTP {code}: {}", body.trim()),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                panic!(
+                    "nats-server {} not ready after {timeout:?} (last health check: {last}). \
+                     Log tail:\n{}\n(server-backed tests run with `cargo xtask itest`)",
+                    self.spec.name,
+                    self.spec.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends a signal (by name, e.g. `STOP`) to a process with the system's `kill` command.
+fn signal(pid: u32, name: &str) -> std::io::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "kill -{name} {pid}: {status}"
+        )))
+    }
+}
+
+/// A minimal HTTP/1.0 GET on 127.0.0.1: returns the status code and the body.
+fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let code = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad HTTP answer: {buf:?}")))?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// A cluster of JetStream servers with routes between them, each with its own store,
+/// killed and reaped on drop.
+///
+/// [`NatsCluster::start`] returns once every server reports `/healthz` ok, which includes
+/// contact with an elected JetStream meta leader. Clients may still see short unavailability right after start or after a kill
+/// (stream leader elections): retry with short timeouts.
+#[derive(Debug)]
+pub struct NatsCluster {
+    name: String,
+    servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `n` JetStream servers (named `n0`, `n1`, ...) in a cluster and waits for a
+    /// meta leader.
+    ///
+    /// # Panics
+    /// When `n` is 0, no server binary is configured, or the cluster does not become ready.
+    pub fn start(n: usize) -> NatsCluster {
+        NatsCluster::start_with(n, NatsServer::builder())
+    }
+
+    /// Like [`start`](Self::start), with the given settings (max payload, authentication)
+    /// for every server. JetStream is always on.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_with(n: usize, settings: NatsServerBuilder) -> NatsCluster {
+        assert!(n > 0, "a cluster needs at least one server");
+        let name = format!("aether-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let cluster_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let specs: Vec<Spec> = (0..n)
+            .map(|i| Spec {
+                name: format!("n{i}"),
+                port: free_port(),
+                monitor_port: free_port(),
+                jetstream: true,
+                max_payload: settings.max_payload,
+                auth: settings.auth.clone(),
+                cluster: Some(ClusterSpec {
+                    name: name.clone(),
+                    port: cluster_ports[i],
+                    routes: cluster_ports
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .map(|(_, p)| *p)
+                        .collect(),
+                }),
+                dir: tempdir(),
+            })
+            .collect();
+        // Spawn them all first: a node only finds a meta leader once a quorum runs.
+        let servers: Vec<NatsServer> = specs
+            .into_iter()
+            .map(|spec| NatsServer {
+                child: Mutex::new(Some(spec.spawn())),
+                spec,
+            })
+            .collect();
+        for s in &servers {
+            s.wait_ready(CLUSTER_READY_TIMEOUT);
+        }
+        NatsCluster { name, servers }
+    }
+
+    /// The cluster's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The number of servers.
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// Always false: a cluster has at least one server.
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// Server `i`.
+    ///
+    /// # Panics
+    /// When `i` is out of range.
+    pub fn server(&self, i: usize) -> &NatsServer {
+        &self.servers[i]
+    }
+
+    /// All servers.
+    pub fn servers(&self) -> &[NatsServer] {
+        &self.servers
+    }
+
+    /// The client URL of every server, in order.
+    pub fn urls(&self) -> Vec<String> {
+        self.servers.iter().map(NatsServer::url).collect()
+    }
+
+    /// The client URLs joined by commas (what `async_nats::connect` accepts for several
+    /// servers).
+    pub fn url(&self) -> String {
+        self.urls().join(",")
+    }
+
+    /// Kills server `i` with SIGKILL.
+    ///
+    /// # Panics
+    /// When `i` is out of range.
+    pub fn kill(&self, i: usize) {
+        self.servers[i].kill();
+    }
+
+    /// Restarts server `i` on its ports with its store and waits until it is healthy again:
+    /// in contact with the JetStream meta leader and its streams current.
+    ///
+    /// # Panics
+    /// When `i` is out of range or the server does not become ready.
+    pub fn restart(&self, i: usize) {
+        let s = &self.servers[i];
+        s.kill();
+        *s.child() = Some(s.spec.spawn());
+        s.wait_ready(CLUSTER_READY_TIMEOUT);
+    }
+
+    /// Pauses server `i` with SIGSTOP.
+    ///
+    /// # Panics
+    /// When `i` is out of range or the server is not running.
+    pub fn pause(&self, i: usize) {
+        self.servers[i].pause();
+    }
+
+    /// Resumes server `i` with SIGCONT.
+    ///
+    /// # Panics
+    /// When `i` is out of range or the server is not running.
+    pub fn resume(&self, i: usize) {
+        self.servers[i].resume();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_quotes_values_and_lists_routes() {
+        let spec = Spec {
+            name: "n0".into(),
+            port: 1000,
+            monitor_port: 1001,
+            jetstream: true,
+            max_payload: Some(4096),
+            auth: Some(Auth::user_password("u", "p\"q")),
+            cluster: Some(ClusterSpec {
+                name: "c".into(),
+                port: 1002,
+                routes: vec![1003, 1004],
+            }),
+            dir: tempdir(),
+        };
+        let c = spec.config();
+        assert!(c.contains("listen: \"127.0.0.1:1000\""), "{c}");
+        assert!(c.contains("http: \"127.0.0.1:1001\""), "{c}");
+        assert!(c.contains("max_payload: 4096"), "{c}");
+        assert!(c.contains("password: \"p\\\"q\""), "{c}");
+        assert!(
+            c.contains(
+                "routes: [\"nats-route://127.0.0.1:1003\", \"nats-route://127.0.0.1:1004\"]"
+            ),
+            "{c}"
+        );
+        assert!(c.contains("store_dir:"), "{c}");
+    }
+
+    #[test]
+    fn free_ports_are_nonzero() {
+        assert_ne!(free_port(), 0);
+    }
+}
