@@ -199,14 +199,16 @@ pub(crate) fn encode_events<A: Aggregate>(
             headers: Default::default(),
         };
         if i == 0 {
-            metadata
-                .headers
-                .insert(REPLY_HEADER.to_owned(), to_hex(&codec::to_vec_named(reply)?));
+            metadata.headers.insert(
+                REPLY_HEADER.to_owned(),
+                to_hex(&codec::to_vec_named(reply)?),
+            );
         }
         if A::EVENT_SCHEMA_VERSION != 1 {
-            metadata
-                .headers
-                .insert(SCHEMA_HEADER.to_owned(), A::EVENT_SCHEMA_VERSION.to_string());
+            metadata.headers.insert(
+                SCHEMA_HEADER.to_owned(),
+                A::EVENT_SCHEMA_VERSION.to_string(),
+            );
         }
         out.push(NewEvent::encode(A::event_type(e), e)?.with_metadata(metadata));
     }
@@ -372,8 +374,9 @@ impl<A: Aggregate> Cell<A> {
             if events.is_empty() {
                 return Ok(Ok(reply));
             }
-            let new_events = encode_events::<A>(&events, &reply, ask.command_id, ask.correlation_id)
-                .map_err(AskError::Codec)?;
+            let new_events =
+                encode_events::<A>(&events, &reply, ask.command_id, ask.correlation_id)
+                    .map_err(AskError::Codec)?;
             let to_publish = new_events.clone();
             let expected = ExpectedVersion::Exact(loaded.version);
             let span = tracing::debug_span!(
@@ -416,7 +419,10 @@ impl<A: Aggregate> Cell<A> {
                         })
                         .collect();
                     let shared = &rt.shared;
-                    if let Err(e) = shared.bus.publish_all(&shared.namespace, stored.clone()).await
+                    if let Err(e) = shared
+                        .bus
+                        .publish_all(&shared.namespace, stored.clone())
+                        .await
                     {
                         // The events are stored; subscribers catch up from the store.
                         tracing::warn!(actor = %self.id, error = %e, "broadcasting stored events failed");
@@ -486,13 +492,19 @@ impl<A: Aggregate> Cell<A> {
         let Some(hex) = first.metadata.headers.get(REPLY_HEADER) else {
             return Err(AskError::Codec(Error::invalid(
                 "event",
-                format!("event {version} of {} has no {REPLY_HEADER} header", self.id),
+                format!(
+                    "event {version} of {} has no {REPLY_HEADER} header",
+                    self.id
+                ),
             )));
         };
         let bytes = from_hex(hex).ok_or_else(|| {
             AskError::Codec(Error::invalid(
                 "event",
-                format!("event {version} of {} has a malformed {REPLY_HEADER} header", self.id),
+                format!(
+                    "event {version} of {} has a malformed {REPLY_HEADER} header",
+                    self.id
+                ),
             ))
         })?;
         let reply = codec::from_slice::<A::Reply>(&bytes).map_err(AskError::Codec)?;

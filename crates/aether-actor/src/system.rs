@@ -3,7 +3,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -389,7 +389,10 @@ impl ActorSystem {
         if types.contains_key(&TypeId::of::<A>()) {
             return Err(Error::invalid(
                 "aggregate",
-                format!("{} is already registered in this actor system", A::TYPE_NAME),
+                format!(
+                    "{} is already registered in this actor system",
+                    A::TYPE_NAME
+                ),
             ));
         }
         let rt = Arc::new(TypeRuntime::new(aggregate, self.inner.shared.clone()));
@@ -408,7 +411,9 @@ impl ActorSystem {
         let rt = rt
             .as_any()
             .downcast::<TypeRuntime<A>>()
-            .unwrap_or_else(|_| unreachable!("the runtime registered under TypeId::of::<A>() is A's"));
+            .unwrap_or_else(|_| {
+                unreachable!("the runtime registered under TypeId::of::<A>() is A's")
+            });
         Actors { rt }
     }
 
@@ -447,6 +452,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 const SHARDS: usize = 32;
 
 type Registry<A> = Mutex<HashMap<ActorId, Arc<Mailbox<Msg<A>>>>>;
+type Sent<A> = (Arc<Mailbox<Msg<A>>>, u64);
 
 /// The runtime of one aggregate type: its behaviour and its active actors.
 pub(crate) struct TypeRuntime<A: Aggregate> {
@@ -467,9 +473,7 @@ impl<A: Aggregate> TypeRuntime<A> {
     }
 
     fn shard(&self, id: &ActorId) -> &Registry<A> {
-        let mut h = self.hasher.build_hasher();
-        id.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS]
     }
 
     /// Removes `mailbox` from the registry if it is still the one registered for `id`.
@@ -485,7 +489,7 @@ impl<A: Aggregate> TypeRuntime<A> {
         self: &Arc<Self>,
         id: &ActorId,
         mut msg: Msg<A>,
-    ) -> Result<(Arc<Mailbox<Msg<A>>>, u64), SendError<Msg<A>>> {
+    ) -> Result<Sent<A>, SendError<Msg<A>>> {
         let capacity = self.shared.config.mailbox_capacity;
         loop {
             let mailbox = {

@@ -68,7 +68,10 @@ impl<A: Aggregate> AggregateTest<A> {
     /// # Panics
     /// When an event type is not declared or an event or the reply does not round-trip.
     pub fn when(self, command: A::Command) -> AggregateOutcome<A> {
-        let AggregateTest { aggregate, mut state } = self;
+        let AggregateTest {
+            aggregate,
+            mut state,
+        } = self;
         let result = aggregate.decide(&state, &command);
         if let Ok((events, reply)) = &result {
             let id = Uuid::now_v7();
@@ -83,7 +86,8 @@ impl<A: Aggregate> AggregateTest<A> {
                     new.event_type,
                     A::event_names()
                 );
-                let stored = Event::from_new(actor.clone(), i as u64 + 1, new, OffsetDateTime::now_utc());
+                let stored =
+                    Event::from_new(actor.clone(), i as u64 + 1, new, OffsetDateTime::now_utc());
                 if let Err(e) = decode_event::<A>(&stored) {
                     panic!("{}: a decided event does not decode: {e}", A::TYPE_NAME);
                 }
@@ -114,7 +118,10 @@ impl<A: Aggregate> AggregateOutcome<A> {
         let expected: Vec<_> = expected.into_iter().collect();
         match &self.result {
             Ok((events, _)) => assert_eq!(events, &expected, "{}: decided events", A::TYPE_NAME),
-            Err(e) => panic!("{}: expected events {expected:?}, but the command was rejected: {e:?}", A::TYPE_NAME),
+            Err(e) => panic!(
+                "{}: expected events {expected:?}, but the command was rejected: {e:?}",
+                A::TYPE_NAME
+            ),
         }
         self
     }
@@ -130,7 +137,10 @@ impl<A: Aggregate> AggregateOutcome<A> {
     {
         match &self.result {
             Ok((_, reply)) => assert_eq!(reply, &expected, "{}: reply", A::TYPE_NAME),
-            Err(e) => panic!("{}: expected reply {expected:?}, but the command was rejected: {e:?}", A::TYPE_NAME),
+            Err(e) => panic!(
+                "{}: expected reply {expected:?}, but the command was rejected: {e:?}",
+                A::TYPE_NAME
+            ),
         }
         self
     }
@@ -146,7 +156,10 @@ impl<A: Aggregate> AggregateOutcome<A> {
     {
         match &self.result {
             Err(e) => assert_eq!(e, &expected, "{}: domain error", A::TYPE_NAME),
-            Ok((events, _)) => panic!("{}: expected the error {expected:?}, but the command was accepted with {events:?}", A::TYPE_NAME),
+            Ok((events, _)) => panic!(
+                "{}: expected the error {expected:?}, but the command was accepted with {events:?}",
+                A::TYPE_NAME
+            ),
         }
         self
     }

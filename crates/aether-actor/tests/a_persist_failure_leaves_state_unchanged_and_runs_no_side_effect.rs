@@ -26,10 +26,17 @@ async fn a_failed_append_changes_nothing_and_the_actor_recovers() -> anyhow::Res
     assert!(matches!(sub.next().await, Some(BusMessage::Event(_))));
 
     store.set_fail_appends(true);
-    let err = wallets.ask(&w, WalletCommand::Deposit(5)).await.unwrap_err();
+    let err = wallets
+        .ask(&w, WalletCommand::Deposit(5))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), AskErrorKind::Store);
     assert!(matches!(err, AskError::Store(ref e) if e.is_transient()));
-    assert_eq!(effects.load(Ordering::SeqCst), 1, "no side effect for a failed append");
+    assert_eq!(
+        effects.load(Ordering::SeqCst),
+        1,
+        "no side effect for a failed append"
+    );
 
     store.set_fail_appends(false);
     // The state is unchanged: the failed deposit never happened.

@@ -82,14 +82,20 @@ impl Aggregate for Wallet {
         c: &WalletCommand,
     ) -> std::result::Result<(Vec<WalletEvent>, u64), WalletError> {
         match c {
-            WalletCommand::Deposit(n) => Ok((vec![WalletEvent::Deposited { amount: *n }], s.balance + n)),
+            WalletCommand::Deposit(n) => {
+                Ok((vec![WalletEvent::Deposited { amount: *n }], s.balance + n))
+            }
             WalletCommand::Withdraw(n) if *n > s.balance => Err(WalletError::InsufficientFunds {
                 balance: s.balance,
                 wanted: *n,
             }),
-            WalletCommand::Withdraw(n) => Ok((vec![WalletEvent::Withdrawn { amount: *n }], s.balance - n)),
+            WalletCommand::Withdraw(n) => {
+                Ok((vec![WalletEvent::Withdrawn { amount: *n }], s.balance - n))
+            }
             WalletCommand::DepositMany(ns) => Ok((
-                ns.iter().map(|n| WalletEvent::Deposited { amount: *n }).collect(),
+                ns.iter()
+                    .map(|n| WalletEvent::Deposited { amount: *n })
+                    .collect(),
                 s.balance + ns.iter().sum::<u64>(),
             )),
             WalletCommand::Peek => Ok((vec![], s.balance)),
@@ -174,7 +180,9 @@ impl TestStore {
         self.inner.fail_after_append.store(on, Ordering::SeqCst);
     }
     pub fn set_append_delay(&self, d: Duration) {
-        self.inner.append_delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+        self.inner
+            .append_delay_ms
+            .store(d.as_millis() as u64, Ordering::SeqCst);
     }
     pub fn appends_started(&self) -> usize {
         self.inner.appends_started.load(Ordering::SeqCst)
@@ -190,7 +198,10 @@ impl TestStore {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        panic!("only {} appends started, wanted {n}", self.appends_started());
+        panic!(
+            "only {} appends started, wanted {n}",
+            self.appends_started()
+        );
     }
 }
 
@@ -215,11 +226,20 @@ impl EventStore for TestStore {
         }
         let r = self.inner.store.append(actor, expected, events).await?;
         if self.inner.fail_after_append.load(Ordering::SeqCst) {
-            return Err(Error::unavailable("injected lost acknowledgement", "test store"));
+            return Err(Error::unavailable(
+                "injected lost acknowledgement",
+                "test store",
+            ));
         }
         Ok(r)
     }
-    async fn read(&self, actor: &ActorId, from: Version, to: Version, max: usize) -> Result<Vec<Event>> {
+    async fn read(
+        &self,
+        actor: &ActorId,
+        from: Version,
+        to: Version,
+        max: usize,
+    ) -> Result<Vec<Event>> {
         self.inner.store.read(actor, from, to, max).await
     }
     fn read_stream(&self, actor: &ActorId, from: Version, to: Version) -> EventStream {
@@ -232,7 +252,11 @@ impl EventStore for TestStore {
     async fn save_snapshot(&self, snapshot: ActorSnapshot) -> Result<()> {
         self.inner.store.save_snapshot(snapshot).await
     }
-    async fn load_snapshot(&self, actor: &ActorId, at_or_below: Option<Version>) -> Result<Option<ActorSnapshot>> {
+    async fn load_snapshot(
+        &self,
+        actor: &ActorId,
+        at_or_below: Option<Version>,
+    ) -> Result<Option<ActorSnapshot>> {
         self.inner.store.load_snapshot(actor, at_or_below).await
     }
 }
@@ -241,3 +265,15 @@ impl EventStore for TestStore {
 pub async fn history(store: &impl EventStore, actor: &ActorId) -> Vec<Event> {
     store.read(actor, 1, u64::MAX, usize::MAX).await.unwrap()
 }
+
+impl std::fmt::Display for WalletError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WalletError::InsufficientFunds { balance, wanted } => {
+                write!(f, "insufficient funds: balance {balance}, wanted {wanted}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WalletError {}
