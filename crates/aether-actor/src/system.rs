@@ -485,11 +485,7 @@ impl<A: Aggregate> TypeRuntime<A> {
     }
 
     /// Queues `msg` for `id`, activating the actor if needed.
-    fn send(
-        self: &Arc<Self>,
-        id: &ActorId,
-        mut msg: Msg<A>,
-    ) -> Result<Sent<A>, SendError<Msg<A>>> {
+    fn send(self: &Arc<Self>, id: &ActorId, mut msg: Msg<A>) -> Result<Sent<A>, SendError<Msg<A>>> {
         let capacity = self.shared.config.mailbox_capacity;
         loop {
             let mailbox = {
