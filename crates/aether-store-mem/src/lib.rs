@@ -30,7 +30,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, RwLock};
 
 use aether_core::{
@@ -177,9 +177,7 @@ impl InMemoryEventStore {
     }
 
     fn shard(&self, actor: &ActorId) -> &Shard {
-        let mut h = self.inner.hasher.build_hasher();
-        actor.hash(&mut h);
-        &self.inner.shards[(h.finish() as usize) % SHARDS]
+        &self.inner.shards[(self.inner.hasher.hash_one(actor) as usize) % SHARDS]
     }
 
     fn get(&self, actor: &ActorId) -> Option<Arc<Mutex<ActorLog>>> {
@@ -198,7 +196,10 @@ impl InMemoryEventStore {
 
     fn check_batch(&self, events: &[NewEvent]) -> Result<()> {
         if events.is_empty() {
-            return Err(Error::invalid("append", "an append needs at least one event"));
+            return Err(Error::invalid(
+                "append",
+                "an append needs at least one event",
+            ));
         }
         let mut total = 0usize;
         let mut ids = HashSet::with_capacity(events.len());
@@ -238,7 +239,11 @@ fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// If `events` were already stored starting at `first` (a version), the result of that
 /// append; an error when the ids are there with other content; `None` when they are not.
-fn stored_duplicate(log: &ActorLog, first: Version, events: &[NewEvent]) -> Result<Option<Appended>> {
+fn stored_duplicate(
+    log: &ActorLog,
+    first: Version,
+    events: &[NewEvent],
+) -> Result<Option<Appended>> {
     let start = (first - 1) as usize;
     let Some(stored_first) = log.events.get(start) else {
         return Ok(None);
@@ -247,8 +252,8 @@ fn stored_duplicate(log: &ActorLog, first: Version, events: &[NewEvent]) -> Resu
         return Ok(None);
     }
     let stored = &log.events[start..log.events.len().min(start + events.len())];
-    let same = stored.len() == events.len()
-        && events.iter().zip(stored).all(|(n, s)| n.same_content(s));
+    let same =
+        stored.len() == events.len() && events.iter().zip(stored).all(|(n, s)| n.same_content(s));
     if !same {
         return Err(Error::invalid(
             "append",
@@ -309,6 +314,10 @@ impl EventStore for InMemoryEventStore {
         let first = current + 1;
         log.events.reserve(events.len());
         for (i, e) in events.into_iter().enumerate() {
+            // A `Bytes` made from a `Vec` allocates its shared header on its first clone and
+            // keeps it. Taking that clone here makes every later read a plain reference-count
+            // increment, so replays never grow the store's memory.
+            drop(e.data.clone());
             log.events
                 .push(Event::from_new(actor.clone(), first + i as u64, e, now));
         }
@@ -377,7 +386,10 @@ impl EventStore for InMemoryEventStore {
 
     async fn save_snapshot(&self, mut snapshot: ActorSnapshot) -> Result<()> {
         if snapshot.version == 0 {
-            return Err(Error::invalid("snapshot", "a snapshot at version 0 holds no events"));
+            return Err(Error::invalid(
+                "snapshot",
+                "a snapshot at version 0 holds no events",
+            ));
         }
         let Some(log) = self.get(&snapshot.actor_id) else {
             return Err(Error::invalid(

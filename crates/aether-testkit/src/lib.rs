@@ -1,8 +1,32 @@
 //! Test helpers for Aether (not published).
 //!
-//! * the `EventStore` conformance suite every store must pass;
-//! * a counting allocator for peak-heap measurements;
+//! * [`conformance`]: the `EventStore` conformance suite every store must pass, generated
+//!   as one named test per case by [`event_store_conformance!`];
+//! * [`alloc`]: a counting allocator for peak-heap measurements, installed by
+//!   [`counting_allocator!`];
 //! * real nats-server processes (single, restartable, 3-node cluster) for server-backed tests.
+//!
+//! A store's test file runs the whole suite with one macro call; the factory opens a
+//! handle on a namespace (two calls with one namespace share the data):
+//!
+//! ```ignore
+//! use std::sync::Arc;
+//! use aether_core::{EventStore, Namespace};
+//!
+//! async fn open(ns: Namespace) -> aether_core::Result<Arc<dyn EventStore>> {
+//!     Ok(Arc::new(my_store::connect(ns).await?))
+//! }
+//!
+//! aether_testkit::event_store_conformance! {
+//!     factory = open,
+//!     big_replay_events = aether_testkit::conformance::BIG_REPLAY_EVENTS,
+//! }
+//! ```
+//!
+//! `crates/aether-store-mem/tests/conformance.rs` is a complete, runnable example.
+
+pub mod alloc;
+pub mod conformance;
 
 pub mod server;
 
