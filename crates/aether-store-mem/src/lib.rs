@@ -202,16 +202,15 @@ impl InMemoryEventStore {
             ));
         }
         let mut total = 0usize;
-        let mut ids = HashSet::with_capacity(events.len());
         for e in events {
             e.validate(self.inner.options.max_event_bytes)?;
             total += e.approx_size();
-            if !ids.insert(e.id) {
-                return Err(Error::invalid(
-                    "append",
-                    format!("event id {} appears twice in one append", e.id),
-                ));
-            }
+        }
+        if let Some(id) = repeated_id(events) {
+            return Err(Error::invalid(
+                "append",
+                format!("event id {id} appears twice in one append"),
+            ));
         }
         if total > self.inner.options.max_append_bytes {
             return Err(Error::invalid(
@@ -225,6 +224,21 @@ impl InMemoryEventStore {
         }
         Ok(())
     }
+}
+
+/// An event id that appears more than once in `events`, if any. Small batches (the common
+/// case is one event) are checked without allocating.
+fn repeated_id(events: &[NewEvent]) -> Option<aether_core::Uuid> {
+    const SMALL: usize = 16;
+    if events.len() <= SMALL {
+        return events
+            .iter()
+            .enumerate()
+            .find(|(i, e)| events[..*i].iter().any(|p| p.id == e.id))
+            .map(|(_, e)| e.id);
+    }
+    let mut ids = HashSet::with_capacity(events.len());
+    events.iter().find(|e| !ids.insert(e.id)).map(|e| e.id)
 }
 
 fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -26,8 +26,8 @@
 //! What the suite assumes of a store, beyond the [`EventStore`] contract:
 //!
 //! * it retains at least the 3 newest snapshots of an actor;
-//! * with `ExpectedVersion::Any`, a re-sent append is recognised at least while its first
-//!   event is among the actor's 10 newest;
+//! * with `ExpectedVersion::Any`, a re-sent append made right after the original (within
+//!   a second, while its first event is among the actor's 10 newest) is recognised;
 //! * an event of [`OVERSIZED_EVENT_BYTES`] is over its size limit;
 //! * a snapshot state of [`LARGE_SNAPSHOT_BYTES`] is accepted (stored in chunks if needed).
 //!
