@@ -17,7 +17,7 @@ use tracing::Instrument;
 use crate::aggregate::Aggregate;
 use crate::error::AskError;
 use crate::mailbox::Mailbox;
-use crate::system::TypeRuntime;
+use crate::system::{Counters, TypeRuntime};
 
 /// The header holding the encoded reply, on the first event of each command.
 pub const REPLY_HEADER: &str = "aether-reply";
@@ -343,6 +343,7 @@ impl<A: Aggregate> Cell<A> {
             }))
             .map_err(|p| AskError::Panicked(panic_message(p)))?;
             self.loaded = Some(loaded);
+            Counters::bump(&self.rt.shared.stats.activations);
             Ok(())
         }
         .instrument(span)
@@ -403,6 +404,7 @@ impl<A: Aggregate> Cell<A> {
                         self.loaded = None;
                         return Err(AskError::Panicked(panic_message(p)));
                     }
+                    Counters::bump(&rt.shared.stats.appends);
                     loaded.version = appended.version;
                     loaded.remember(ask.command_id, appended.first_version, capacity);
                     let now = OffsetDateTime::now_utc();
@@ -437,6 +439,7 @@ impl<A: Aggregate> Cell<A> {
                     return Ok(Ok(reply));
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict => {
+                    Counters::bump(&rt.shared.stats.conflicts);
                     tracing::debug!(actor = %self.id, attempt = attempts, error = %e, "version conflict; catching up");
                     if attempts > retries {
                         // Catch up anyway so the next command starts from the truth.
@@ -509,6 +512,7 @@ impl<A: Aggregate> Cell<A> {
         })?;
         let reply = codec::from_slice::<A::Reply>(&bytes).map_err(AskError::Codec)?;
         tracing::debug!(actor = %self.id, version, "duplicate command id answered from the store");
+        Counters::bump(&self.rt.shared.stats.duplicates);
         Ok(Ok(reply))
     }
 
@@ -557,6 +561,7 @@ impl<A: Aggregate> Cell<A> {
             Ok(()) => {
                 tracing::debug!(actor = %self.id, version = loaded.version, "snapshot saved");
                 loaded.snapshot_version = loaded.version;
+                Counters::bump(&self.rt.shared.stats.snapshots);
             }
             Err(e) => {
                 tracing::warn!(actor = %self.id, error = %e, "saving a snapshot failed");
@@ -566,6 +571,7 @@ impl<A: Aggregate> Cell<A> {
 
     fn passivated(&mut self) {
         if let Some(loaded) = self.loaded.take() {
+            Counters::bump(&self.rt.shared.stats.passivations);
             let rt = &self.rt;
             let id = &self.id;
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| {

@@ -18,7 +18,7 @@
 //! #[derive(Default)]
 //! struct Account;
 //!
-//! #[derive(Serialize, Deserialize)]
+//! #[derive(Debug, Serialize, Deserialize)]
 //! enum Command { Deposit(u64), Withdraw(u64) }
 //! #[derive(Serialize, Deserialize)]
 //! enum AccountEvent { Deposited(u64), Withdrawn(u64) }
@@ -81,5 +81,5 @@ pub mod testing;
 pub use actor::{REPLY_HEADER, SCHEMA_HEADER};
 pub use aggregate::Aggregate;
 pub use error::{AskError, AskErrorKind};
-pub use system::{ActorSystem, ActorSystemBuilder, Actors, Ask, AskResult};
+pub use system::{ActorStats, ActorSystem, ActorSystemBuilder, Actors, Ask, AskResult};
 pub use testing::{AggregateOutcome, AggregateTest};

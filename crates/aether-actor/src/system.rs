@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::hash::BuildHasher;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,6 +61,43 @@ pub(crate) struct Shared {
     shutting_down: AtomicBool,
     live: AtomicUsize,
     all_stopped: Notify,
+    pub(crate) stats: Counters,
+}
+
+/// The runtime's counters (relaxed atomics).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) activations: AtomicU64,
+    pub(crate) passivations: AtomicU64,
+    pub(crate) snapshots: AtomicU64,
+    pub(crate) conflicts: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) appends: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What an [`ActorSystem`] has done since it was built (see [`ActorSystem::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ActorStats {
+    /// Actors activated (loaded from the store), first activations and rehydrations alike.
+    pub activations: u64,
+    /// Actors passivated (idle, explicitly, or at shutdown).
+    pub passivations: u64,
+    /// Snapshots saved.
+    pub snapshots: u64,
+    /// Version conflicts met while appending (each one was caught up and decided again,
+    /// or ended in [`AskError::Conflict`]).
+    pub conflicts: u64,
+    /// Commands answered from the stored result because their id was already processed.
+    pub duplicates: u64,
+    /// Successful appends of decided events.
+    pub appends: u64,
 }
 
 impl Shared {
@@ -281,6 +318,7 @@ impl ActorSystemBuilder {
                     shutting_down: AtomicBool::new(false),
                     live: AtomicUsize::new(0),
                     all_stopped: Notify::new(),
+                    stats: Counters::default(),
                 }),
                 types: Mutex::new(HashMap::new()),
             }),
@@ -436,6 +474,21 @@ impl ActorSystem {
             // Actors activated while shutting down stop on their own (they refuse
             // commands); wake up now and then in case one is mid-activation.
             let _ = tokio::time::timeout(Duration::from_millis(50), stopped).await;
+        }
+    }
+
+    /// What the system has done so far: activations, passivations, snapshots, conflicts,
+    /// duplicates, appends.
+    pub fn stats(&self) -> ActorStats {
+        let c = &self.inner.shared.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ActorStats {
+            activations: get(&c.activations),
+            passivations: get(&c.passivations),
+            snapshots: get(&c.snapshots),
+            conflicts: get(&c.conflicts),
+            duplicates: get(&c.duplicates),
+            appends: get(&c.appends),
         }
     }
 
