@@ -109,7 +109,7 @@ pub enum ModelError {
 /// Turns a serde path into the model's path syntax (`contexts[0].name`).
 fn path_string(path: &serde_path_to_error::Path) -> String {
     let s = path.to_string();
-    if s == "." {
+    if s == "." || s == "?" {
         String::new()
     } else {
         s
@@ -156,7 +156,12 @@ impl Model {
                 line,
                 column,
                 path,
-                message: inner.message().trim().to_owned(),
+                message: inner
+                    .message()
+                    .trim()
+                    .lines()
+                    .collect::<Vec<_>>()
+                    .join("; "),
             }
         })
     }

@@ -24,7 +24,7 @@ const AGGREGATE_STYLE: &str = "fill:#ffe066,stroke:#e67700,color:#000";
 /// Mermaid decodes `#name;` and `#number;` entity codes inside labels, so every character
 /// that could end the string, open markup or start such a code is written as one; control
 /// characters (which could end the line) become spaces. Everything else, Unicode included,
-/// passes through.
+/// passes through. An empty label becomes a single space, as Mermaid refuses `""`.
 ///
 /// ```
 /// assert_eq!(aether_model::escape_mermaid_label(r#"say "hi" #1 <b>"#), "say #quot;hi#quot; #35;1 #lt;b#gt;");
@@ -42,6 +42,9 @@ pub fn escape_mermaid_label(label: &str) -> String {
             c if c.is_control() => out.push(' '),
             c => out.push(c),
         }
+    }
+    if out.is_empty() {
+        out.push(' ');
     }
     out
 }
