@@ -621,8 +621,9 @@ impl NatsCluster {
         self.servers.iter().map(NatsServer::url).collect()
     }
 
-    /// The client URLs joined by commas (what `async_nats::connect` accepts for several
-    /// servers).
+    /// The client URLs joined by commas, for configurations that take a list in one string.
+    /// (`async_nats::connect` takes one URL or a slice of them; given one, it learns the
+    /// others from the cluster.)
     pub fn url(&self) -> String {
         self.urls().join(",")
     }
