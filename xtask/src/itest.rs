@@ -6,7 +6,11 @@ use xshell::{cmd, Shell};
 use crate::nats;
 
 /// The cargo features that turn on server-backed tests, one per package that has them.
-pub(crate) const ITEST_FEATURES: &[&str] = &["aether-testkit/itest", "aether-tests/itest"];
+pub(crate) const ITEST_FEATURES: &[&str] = &[
+    "aether-testkit/itest",
+    "aether-tests/itest",
+    "aether-store-jetstream/itest",
+];
 
 pub(crate) fn run(sh: &Shell, extra: &[String]) -> Result<()> {
     let server = nats::ensure_server(sh)?;

@@ -65,6 +65,7 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `mem`   | yes     | [`InMemoryEventStore`] (module [`mem`]): the embedded store, no server needed |
+//! | `jetstream` | no  | `JetStreamEventStore` (module `jetstream`): the production store on NATS JetStream |
 //! | `full`  | no      | every feature below |
 //!
 //! The core contracts ([`EventStore`], [`EventBroadcaster`], the in-process [`EventBus`],
@@ -88,3 +89,7 @@ pub use aether_actor::{
 #[cfg(feature = "mem")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mem")))]
 pub use aether_store_mem::{self as mem, InMemoryEventStore};
+
+#[cfg(feature = "jetstream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jetstream")))]
+pub use aether_store_jetstream::{self as jetstream, JetStreamEventStore};

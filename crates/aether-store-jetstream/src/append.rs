@@ -1,0 +1,564 @@
+//! Appending: one message per append, optimistic concurrency by expected subject sequence,
+//! idempotent retries, and retries of transient failures within a deadline.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use aether_core::{
+    ActorId, Appended, Error, ErrorKind, ExpectedVersion, NewEvent, Result, StorePosition, Version,
+};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::message::StreamMessage;
+use async_nats::jetstream::publish::PublishAck;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use crate::cache::Tail;
+use crate::errors::{self, code};
+use crate::record::{self, EventRecord};
+use crate::JetStreamEventStore;
+
+/// Room left in a message for headers: ours, the expected sequence and the message id.
+pub(crate) const HEADER_ROOM: usize = 512;
+
+/// Header with the version of the first event a message holds.
+pub(crate) const FIRST_VERSION_HEADER: &str = "Aether-First-Version";
+/// Header with the number of events a message holds.
+pub(crate) const COUNT_HEADER: &str = "Aether-Count";
+
+enum Published {
+    Stored(PublishAck),
+    WrongSequence,
+}
+
+impl JetStreamEventStore {
+    pub(crate) async fn append_impl(
+        &self,
+        actor: &ActorId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended> {
+        self.check_batch(&events)?;
+        let subject = self.inner.names.events(actor);
+        let deadline = Instant::now() + self.inner.options.retry_deadline;
+        match expected {
+            ExpectedVersion::Exact(v) => {
+                self.append_exact(actor, &subject, v, &events, deadline)
+                    .await
+            }
+            ExpectedVersion::Any => self.append_any(actor, &subject, &events, deadline).await,
+        }
+    }
+
+    fn check_batch(&self, events: &[NewEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Err(Error::invalid(
+                "append",
+                "an append needs at least one event",
+            ));
+        }
+        let limit = self.max_append_bytes();
+        let mut total = 0usize;
+        let mut ids = HashSet::with_capacity(events.len());
+        for e in events {
+            e.validate(limit)?;
+            total += e.approx_size();
+            if !ids.insert(e.id) {
+                return Err(Error::invalid(
+                    "append",
+                    format!("event id {} appears twice in one append", e.id),
+                ));
+            }
+        }
+        if total > limit {
+            return Err(too_large(events.len(), total, limit));
+        }
+        Ok(())
+    }
+
+    fn encode(&self, actor: &ActorId, first: Version, events: &[NewEvent]) -> Result<Bytes> {
+        let payload = record::encode_events(actor, first, events)?;
+        let limit = self.max_append_bytes();
+        if payload.len() > limit {
+            return Err(too_large(events.len(), payload.len(), limit));
+        }
+        Ok(Bytes::from(payload))
+    }
+
+    async fn append_exact(
+        &self,
+        actor: &ActorId,
+        subject: &str,
+        v: Version,
+        events: &[NewEvent],
+        deadline: Instant,
+    ) -> Result<Appended> {
+        let mut tail = match self.inner.cache.get(actor) {
+            Some(t) if t.version == v => t,
+            _ => {
+                let (now, rec) = self.leader_tail(actor, subject, deadline).await?;
+                if now.version != v {
+                    return self
+                        .resolve_conflict(actor, subject, v, events, None, now, rec, deadline)
+                        .await;
+                }
+                now
+            }
+        };
+        let payload = self.encode(actor, v + 1, events)?;
+        let mut same_tail_refusals = 0;
+        loop {
+            match self
+                .publish(subject, &payload, v + 1, events, tail.seq, deadline)
+                .await?
+            {
+                Published::Stored(ack) => {
+                    return self
+                        .stored(actor, subject, v + 1, events, ack, deadline)
+                        .await
+                }
+                Published::WrongSequence => {
+                    let (now, rec) = self.leader_tail(actor, subject, deadline).await?;
+                    if now.version == v {
+                        // A clustered stream refuses a write that races an in-flight one
+                        // (10164) even when that one fails in the end: try again.
+                        same_tail_refusals += 1;
+                        if same_tail_refusals > 20 || Instant::now() > deadline {
+                            return Err(Error::conflict(
+                                actor.clone(),
+                                ExpectedVersion::Exact(v),
+                                now.version,
+                            ));
+                        }
+                        tail = now;
+                        continue;
+                    }
+                    return self
+                        .resolve_conflict(
+                            actor,
+                            subject,
+                            v,
+                            events,
+                            Some(tail.seq),
+                            now,
+                            rec,
+                            deadline,
+                        )
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn append_any(
+        &self,
+        actor: &ActorId,
+        subject: &str,
+        events: &[NewEvent],
+        deadline: Instant,
+    ) -> Result<Appended> {
+        let mut tail = match self.inner.cache.get(actor) {
+            Some(t) => t,
+            None => {
+                let (now, rec) = self.leader_tail(actor, subject, deadline).await?;
+                if let Some(dup) = self.same_append(actor, now.seq, rec.as_ref(), events)? {
+                    return Ok(dup);
+                }
+                now
+            }
+        };
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let payload = self.encode(actor, tail.version + 1, events)?;
+            match self
+                .publish(
+                    subject,
+                    &payload,
+                    tail.version + 1,
+                    events,
+                    tail.seq,
+                    deadline,
+                )
+                .await?
+            {
+                Published::Stored(ack) => {
+                    return self
+                        .stored(actor, subject, tail.version + 1, events, ack, deadline)
+                        .await
+                }
+                Published::WrongSequence => {
+                    let (now, rec) = self.leader_tail(actor, subject, deadline).await?;
+                    if let Some(dup) = self.same_append(actor, now.seq, rec.as_ref(), events)? {
+                        return Ok(dup);
+                    }
+                    if Instant::now() > deadline {
+                        return Err(Error::Timeout(format!(
+                            "append to {actor} with any version: other writers kept winning for {:?}",
+                            self.inner.options.retry_deadline
+                        )));
+                    }
+                    if now == tail {
+                        // Refused although nothing moved (a clustered race): back off a little.
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(50));
+                    }
+                    tail = now;
+                }
+            }
+        }
+    }
+
+    /// The outcome of a stored publish: a new append, or one the server recognised as a
+    /// duplicate of a message stored earlier (checked for the same content).
+    async fn stored(
+        &self,
+        actor: &ActorId,
+        subject: &str,
+        first: Version,
+        events: &[NewEvent],
+        ack: PublishAck,
+        deadline: Instant,
+    ) -> Result<Appended> {
+        if ack.duplicate {
+            let msg = self
+                .retrying(deadline, || async {
+                    self.inner
+                        .events
+                        .get_raw_message(ack.sequence)
+                        .await
+                        .map_err(|e| errors::map("reading back a duplicate append", e))
+                })
+                .await?;
+            if msg.subject.as_str() != subject {
+                return Err(Error::invalid(
+                    "append",
+                    format!(
+                        "event id {} was appended to another actor within the duplicate window",
+                        events[0].id
+                    ),
+                ));
+            }
+            let rec = record::decode_events(&msg.payload, actor, msg.sequence)?;
+            return self
+                .same_append(actor, msg.sequence, Some(&rec), events)?
+                .ok_or_else(|| different_content(actor, events));
+        }
+        let last = first + events.len() as u64 - 1;
+        self.inner.cache.observe(
+            actor,
+            Tail {
+                version: last,
+                seq: ack.sequence,
+            },
+        );
+        Ok(Appended {
+            first_version: first,
+            version: last,
+            position: StorePosition(ack.sequence),
+            duplicate: false,
+        })
+    }
+
+    /// If `rec` (at `seq`) starts with `events[0]`: the original result when it holds the
+    /// same events, an error when it holds others; `None` when it is another append.
+    fn same_append(
+        &self,
+        actor: &ActorId,
+        seq: u64,
+        rec: Option<&EventRecord>,
+        events: &[NewEvent],
+    ) -> Result<Option<Appended>> {
+        let Some(rec) = rec else { return Ok(None) };
+        if rec.first_id() != events[0].id {
+            return Ok(None);
+        }
+        if !rec.same_content(events) {
+            return Err(different_content(actor, events));
+        }
+        Ok(Some(Appended {
+            first_version: rec.first(),
+            version: rec.last(),
+            position: StorePosition(seq),
+            duplicate: true,
+        }))
+    }
+
+    /// An `Exact(v)` append was refused and the actor is at `now`: a retry of an append
+    /// stored earlier at `v + 1` (then its original result), or a conflict.
+    #[allow(clippy::too_many_arguments)] // internal; every argument is needed once
+    async fn resolve_conflict(
+        &self,
+        actor: &ActorId,
+        subject: &str,
+        v: Version,
+        events: &[NewEvent],
+        seq_of_v: Option<u64>,
+        now: Tail,
+        now_rec: Option<EventRecord>,
+        deadline: Instant,
+    ) -> Result<Appended> {
+        let conflict = || Error::conflict(actor.clone(), ExpectedVersion::Exact(v), now.version);
+        if now.version <= v {
+            return Err(conflict());
+        }
+        let target = v + 1;
+        let (seq, rec) = match now_rec {
+            Some(rec) if rec.first() <= target => (now.seq, rec),
+            _ => match self
+                .locate(actor, subject, target, seq_of_v, now.seq, deadline)
+                .await?
+            {
+                Some(found) => found,
+                None => return Err(conflict()),
+            },
+        };
+        if rec.id_at(target) != Some(events[0].id) {
+            return Err(conflict());
+        }
+        if rec.first() != target {
+            return Err(different_content(actor, events));
+        }
+        match self.same_append(actor, seq, Some(&rec), events)? {
+            Some(dup) => Ok(dup),
+            None => Err(conflict()),
+        }
+    }
+
+    /// Finds, through the stream leader, the message holding `version` of `actor`: the one
+    /// right after `hint` (the message holding `version - 1`) when known, else by binary
+    /// search over the stream sequences up to `last_seq`.
+    pub(crate) async fn locate(
+        &self,
+        actor: &ActorId,
+        subject: &str,
+        version: Version,
+        hint: Option<u64>,
+        last_seq: u64,
+        deadline: Instant,
+    ) -> Result<Option<(u64, EventRecord)>> {
+        if let Some(h) = hint {
+            if let Some((seq, rec)) = self.leader_next(actor, subject, h + 1, deadline).await? {
+                if rec.first() <= version && version <= rec.last() {
+                    return Ok(Some((seq, rec)));
+                }
+            }
+        }
+        let (mut lo, mut hi) = (1u64, last_seq);
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            let Some((seq, rec)) = self.leader_next(actor, subject, mid, deadline).await? else {
+                // Nothing at or after mid: the answer is before it.
+                hi = mid - 1;
+                continue;
+            };
+            if rec.first() > version {
+                hi = mid - 1;
+            } else if rec.last() >= version {
+                return Ok(Some((seq, rec)));
+            } else {
+                lo = seq + 1;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first message of `actor` at or after stream sequence `seq`, from the leader.
+    pub(crate) async fn leader_next(
+        &self,
+        actor: &ActorId,
+        subject: &str,
+        seq: u64,
+        deadline: Instant,
+    ) -> Result<Option<(u64, EventRecord)>> {
+        match self.leader_next_message(subject, seq, deadline).await? {
+            Some(m) => {
+                let rec = record::decode_events(&m.payload, actor, m.sequence)?;
+                Ok(Some((m.sequence, rec)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The first message on `subject` at or after stream sequence `seq`, from the leader.
+    pub(crate) async fn leader_next_message(
+        &self,
+        subject: &str,
+        seq: u64,
+        deadline: Instant,
+    ) -> Result<Option<StreamMessage>> {
+        self.retrying(deadline, || async {
+            match self
+                .inner
+                .events
+                .raw_message_builder()
+                .sequence(seq)
+                .next_by_subject(subject.to_owned())
+                .send()
+                .await
+            {
+                Ok(m) => Ok(Some(m)),
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(e) => Err(errors::map("reading from the stream leader", e)),
+            }
+        })
+        .await
+    }
+
+    /// The actor's latest version and the sequence of its last message, from the stream
+    /// leader (always up to date), with that message's record.
+    pub(crate) async fn leader_tail(
+        &self,
+        actor: &ActorId,
+        subject: &str,
+        deadline: Instant,
+    ) -> Result<(Tail, Option<EventRecord>)> {
+        let msg: Option<StreamMessage> = self
+            .retrying(deadline, || async {
+                match self
+                    .inner
+                    .events
+                    .get_last_raw_message_by_subject(subject)
+                    .await
+                {
+                    Ok(m) => Ok(Some(m)),
+                    Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                    Err(e) => Err(errors::map(
+                        "reading the latest version from the stream leader",
+                        e,
+                    )),
+                }
+            })
+            .await?;
+        match msg {
+            None => Ok((Tail::EMPTY, None)),
+            Some(m) => {
+                let rec = record::decode_events(&m.payload, actor, m.sequence)?;
+                let tail = Tail {
+                    version: rec.last(),
+                    seq: m.sequence,
+                };
+                self.inner.cache.observe(actor, tail);
+                Ok((tail, Some(rec)))
+            }
+        }
+    }
+
+    /// Publishes one append record expecting `expected_seq` as the subject's last sequence.
+    async fn publish(
+        &self,
+        subject: &str,
+        payload: &Bytes,
+        first: Version,
+        events: &[NewEvent],
+        expected_seq: u64,
+        deadline: Instant,
+    ) -> Result<Published> {
+        self.retrying(deadline, || async {
+            let mut headers = HeaderMap::new();
+            headers.insert(FIRST_VERSION_HEADER, first.to_string().as_str());
+            headers.insert(COUNT_HEADER, events.len().to_string().as_str());
+            let msg = PublishMessage::build()
+                .payload(payload.clone())
+                .headers(headers)
+                .message_id(events[0].id.to_string())
+                .expected_last_subject_sequence(expected_seq);
+            let ack = self
+                .inner
+                .js
+                .send_publish(subject.to_owned(), msg)
+                .await
+                .map_err(|e| errors::map("publishing an append", e))?;
+            match ack.await {
+                Ok(ack) => Ok(Published::Stored(ack)),
+                Err(e) => match errors::api_code(&e) {
+                    Some(code::WRONG_LAST_SEQUENCE | code::WRONG_LAST_SEQUENCE_CONSTANT) => {
+                        Ok(Published::WrongSequence)
+                    }
+                    _ => Err(errors::map("appending", e)),
+                },
+            }
+        })
+        .await
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or `deadline` passes; transient failures
+    /// (no stream leader, a timeout, a busy server) are retried with a growing pause. A
+    /// stream that keeps not answering is looked up: if it is gone, that is the error.
+    pub(crate) async fn retrying<T, F, Fut>(&self, deadline: Instant, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut pause = Duration::from_millis(25);
+        let mut failures = 0u32;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() => {
+                    failures += 1;
+                    if e.kind() == ErrorKind::Unavailable && failures % 4 == 1 {
+                        self.ensure_streams_exist().await?;
+                    }
+                    if Instant::now() + pause > deadline {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, "transient failure; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Errors (and raises the alarm) when a stream of the namespace has vanished.
+    pub(crate) async fn ensure_streams_exist(&self) -> Result<()> {
+        for name in [
+            &self.inner.names.events_stream,
+            &self.inner.names.snapshots_stream,
+        ] {
+            if let Err(e) = self.inner.js.get_stream_no_info(name).await {
+                return Err(errors::map("looking up a stream", e));
+            }
+            let found = self.inner.js.get_stream(name).await;
+            if let Err(e) = found {
+                if errors::api_code(&e) == Some(code::STREAM_NOT_FOUND) {
+                    tracing::error!(
+                        namespace = %self.inner.namespace,
+                        stream = %name,
+                        "a stream of the namespace has vanished"
+                    );
+                    return Err(Error::NotFound(format!(
+                        "stream {name} of namespace {} has vanished; it is not recreated",
+                        self.inner.namespace
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn too_large(count: usize, bytes: usize, limit: usize) -> Error {
+    Error::invalid(
+        "append",
+        format!(
+            "{count} events of {bytes} bytes in all are over the largest append of {limit} bytes \
+             (one append is one JetStream message, bounded by the server's max_payload)"
+        ),
+    )
+}
+
+fn different_content(actor: &ActorId, events: &[NewEvent]) -> Error {
+    Error::invalid(
+        "append",
+        format!(
+            "event id {} is already stored on {actor} with different content (or as part of a \
+             different append)",
+            events[0].id
+        ),
+    )
+}

@@ -1,0 +1,90 @@
+//! Stream names and subjects of a namespace (the layout `docs/jetstream.md` documents).
+
+use aether_core::{ActorId, Namespace};
+
+/// The KV bucket that records which namespaces were created, so a vanished stream is told
+/// from a first open.
+pub(crate) const REGISTRY_BUCKET: &str = "aether_registry";
+
+/// Names of one namespace's streams and subjects.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    /// `AETHER_EV_<ns>`: the events.
+    pub(crate) events_stream: String,
+    /// `AETHER_SN_<ns>`: the snapshots.
+    pub(crate) snapshots_stream: String,
+    /// `aether.ev.<ns>.`
+    events_prefix: String,
+    /// `aether.sn.<ns>.`
+    snapshots_prefix: String,
+}
+
+impl Names {
+    pub(crate) fn new(ns: &Namespace) -> Self {
+        Names {
+            events_stream: format!("AETHER_EV_{ns}"),
+            snapshots_stream: format!("AETHER_SN_{ns}"),
+            events_prefix: format!("aether.ev.{ns}."),
+            snapshots_prefix: format!("aether.sn.{ns}."),
+        }
+    }
+
+    /// The subjects the event stream captures: `aether.ev.<ns>.*`.
+    pub(crate) fn events_filter(&self) -> String {
+        format!("{}*", self.events_prefix)
+    }
+
+    /// The subjects the snapshot stream captures: `aether.sn.<ns>.>`.
+    pub(crate) fn snapshots_filter(&self) -> String {
+        format!("{}>", self.snapshots_prefix)
+    }
+
+    /// `aether.ev.<ns>.<actor-token>`: one actor's events.
+    pub(crate) fn events(&self, actor: &ActorId) -> String {
+        let mut s = self.events_prefix.clone();
+        s.push_str(&actor.to_token());
+        s
+    }
+
+    /// `aether.sn.<ns>.<actor-token>`: one actor's snapshot heads.
+    pub(crate) fn snapshot(&self, actor: &ActorId) -> String {
+        let mut s = self.snapshots_prefix.clone();
+        s.push_str(&actor.to_token());
+        s
+    }
+
+    /// `aether.sn.<ns>.<actor-token>.<save-id>.<index>`: one chunk of a large snapshot.
+    pub(crate) fn chunk(&self, actor: &ActorId, save: &str, index: u32) -> String {
+        format!("{}.{save}.{index}", self.snapshot(actor))
+    }
+
+    /// `aether.sn.<ns>.<actor-token>.<save-id>.*`: every chunk of one save.
+    pub(crate) fn chunks(&self, actor: &ActorId, save: &str) -> String {
+        format!("{}.{save}.*", self.snapshot(actor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_as_documented_and_never_overlaps_the_bus() {
+        let n = Names::new(&Namespace::new("bank").unwrap());
+        let a = ActorId::new("acc.alice *>").unwrap();
+        assert_eq!(n.events_stream, "AETHER_EV_bank");
+        assert_eq!(n.snapshots_stream, "AETHER_SN_bank");
+        assert_eq!(n.events_filter(), "aether.ev.bank.*");
+        assert_eq!(n.snapshots_filter(), "aether.sn.bank.>");
+        assert_eq!(n.events(&a), "aether.ev.bank.acc_2Ealice_20_2A_3E");
+        assert_eq!(n.snapshot(&a), "aether.sn.bank.acc_2Ealice_20_2A_3E");
+        assert_eq!(
+            n.chunk(&a, "ff01", 2),
+            "aether.sn.bank.acc_2Ealice_20_2A_3E.ff01.2"
+        );
+        for s in [n.events(&a), n.snapshot(&a), n.chunk(&a, "x", 0)] {
+            assert!(!s.starts_with("aether.bus."));
+            assert_eq!(s.split('.').nth(2), Some("bank"));
+        }
+    }
+}

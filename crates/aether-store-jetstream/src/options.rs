@@ -1,0 +1,500 @@
+//! Options of the JetStream store ([`JetStreamStoreOptions`]) and of the NATS connection it
+//! opens ([`ConnectionOptions`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aether_core::{Error, Result};
+
+/// Where JetStream keeps the messages of Aether's streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// On disk (the default, and the only choice for production).
+    File,
+    /// In server memory: lost when the server stops. For tests and caches.
+    Memory,
+}
+
+/// Options of a [`JetStreamEventStore`](crate::JetStreamEventStore): stream settings,
+/// retry policy, read tuning and, for [`connect`](crate::JetStreamEventStore::connect), the
+/// connection.
+///
+/// The defaults are safe for one server; for production set
+/// [`replicas(3)`](Self::replicas) on a cluster of three or more servers.
+///
+/// ```
+/// use std::time::Duration;
+/// use aether_store_jetstream::{JetStreamStoreOptions, Storage};
+/// let o = JetStreamStoreOptions::new()
+///     .replicas(3)
+///     .storage(Storage::File)
+///     .max_bytes(50 << 30)
+///     .duplicate_window(Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone)]
+pub struct JetStreamStoreOptions {
+    pub(crate) replicas: usize,
+    pub(crate) storage: Storage,
+    pub(crate) max_bytes: i64,
+    pub(crate) max_messages: i64,
+    pub(crate) snapshot_max_bytes: i64,
+    pub(crate) duplicate_window: Duration,
+    pub(crate) snapshots_retained: usize,
+    pub(crate) retry_deadline: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) read_page: usize,
+    pub(crate) read_buffer_bytes: usize,
+    pub(crate) cache_capacity: usize,
+    pub(crate) replica_reads: Option<bool>,
+    pub(crate) connection: ConnectionOptions,
+}
+
+impl Default for JetStreamStoreOptions {
+    fn default() -> Self {
+        JetStreamStoreOptions {
+            replicas: 1,
+            storage: Storage::File,
+            max_bytes: -1,
+            max_messages: -1,
+            snapshot_max_bytes: -1,
+            duplicate_window: Duration::from_secs(30),
+            snapshots_retained: 3,
+            retry_deadline: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(5),
+            read_page: 256,
+            read_buffer_bytes: 4 << 20,
+            cache_capacity: 100_000,
+            replica_reads: None,
+            connection: ConnectionOptions::default(),
+        }
+    }
+}
+
+impl JetStreamStoreOptions {
+    /// The default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many servers keep a copy of every message (default 1; 3 in production, on a
+    /// cluster of at least three servers; at most 5).
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().replicas(3);
+    /// ```
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// File (default) or memory storage for the streams.
+    ///
+    /// ```
+    /// use aether_store_jetstream::{JetStreamStoreOptions, Storage};
+    /// let o = JetStreamStoreOptions::new().storage(Storage::Memory);
+    /// ```
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// The most bytes the event stream of a namespace may hold (default -1: bounded only by
+    /// the server's JetStream storage). A full stream refuses appends; it never drops events.
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().max_bytes(10 << 30);
+    /// ```
+    pub fn max_bytes(mut self, bytes: i64) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The most messages (appends) the event stream of a namespace may hold (default -1:
+    /// no limit). A full stream refuses appends; it never drops events.
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().max_messages(1_000_000_000);
+    /// ```
+    pub fn max_messages(mut self, messages: i64) -> Self {
+        self.max_messages = messages;
+        self
+    }
+
+    /// The most bytes the snapshot stream of a namespace may hold (default -1: no limit).
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().snapshot_max_bytes(1 << 30);
+    /// ```
+    pub fn snapshot_max_bytes(mut self, bytes: i64) -> Self {
+        self.snapshot_max_bytes = bytes;
+        self
+    }
+
+    /// How long the server remembers message ids to drop re-sent appends (default 30 s).
+    /// This is the window in which an `ExpectedVersion::Any` append is de-duplicated;
+    /// `Exact` retries are recognised at any time by reading back. The server holds every id
+    /// of the window in memory, so keep it short.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new()
+    ///     .duplicate_window(Duration::from_secs(10));
+    /// ```
+    pub fn duplicate_window(mut self, window: Duration) -> Self {
+        self.duplicate_window = window;
+        self
+    }
+
+    /// How many of an actor's newest snapshot saves are retained (default 3, at least 1).
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().snapshots_retained(5);
+    /// ```
+    pub fn snapshots_retained(mut self, n: usize) -> Self {
+        self.snapshots_retained = n.max(1);
+        self
+    }
+
+    /// How long an operation keeps retrying transient failures (a stream leader election,
+    /// a server restart, a lost acknowledgement) before it reports them (default 15 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new()
+    ///     .retry_deadline(Duration::from_secs(30));
+    /// ```
+    pub fn retry_deadline(mut self, deadline: Duration) -> Self {
+        self.retry_deadline = deadline;
+        self
+    }
+
+    /// How long one JetStream request or acknowledgement may take (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new()
+    ///     .request_timeout(Duration::from_secs(2));
+    /// ```
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How many messages a read fetches per round trip (default 256, at least 1).
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().read_page(1000);
+    /// ```
+    pub fn read_page(mut self, messages: usize) -> Self {
+        self.read_page = messages.max(1);
+        self
+    }
+
+    /// About how many bytes a streaming read buffers at a time (default 4 MiB); bounds the
+    /// memory of [`read_stream`](aether_core::EventStore::read_stream).
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().read_buffer_bytes(16 << 20);
+    /// ```
+    pub fn read_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.read_buffer_bytes = bytes.max(64 * 1024);
+        self
+    }
+
+    /// How many actors' latest (version, stream sequence) the handle remembers so an append
+    /// costs one round trip (default 100,000).
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().cache_capacity(1_000_000);
+    /// ```
+    pub fn cache_capacity(mut self, actors: usize) -> Self {
+        self.cache_capacity = actors;
+        self
+    }
+
+    /// Whether reads may be served by any replica (direct get) when the handle cannot tell
+    /// whether the replica is up to date. By default they may on one replica and may not on
+    /// several: a read then asks the stream leader for the actor's latest sequence first.
+    /// Reads of what this handle wrote or saw are always checked against it.
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().replica_reads(true);
+    /// ```
+    pub fn replica_reads(mut self, allowed: bool) -> Self {
+        self.replica_reads = Some(allowed);
+        self
+    }
+
+    /// The connection [`connect`](crate::JetStreamEventStore::connect) opens (credentials,
+    /// TLS, timeouts). Ignored by [`open`](crate::JetStreamEventStore::open), which uses the
+    /// client it is given.
+    ///
+    /// ```
+    /// use aether_store_jetstream::{ConnectionOptions, JetStreamStoreOptions};
+    /// let o = JetStreamStoreOptions::new()
+    ///     .connection(ConnectionOptions::new().user_and_password("app", "secret"));
+    /// ```
+    pub fn connection(mut self, connection: ConnectionOptions) -> Self {
+        self.connection = connection;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(1..=5).contains(&self.replicas) {
+            return Err(Error::invalid(
+                "store options",
+                format!("replicas must be 1 to 5, not {}", self.replicas),
+            ));
+        }
+        if self.duplicate_window.is_zero() {
+            return Err(Error::invalid(
+                "store options",
+                "the duplicate window must not be zero",
+            ));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(Error::invalid(
+                "store options",
+                "the request timeout must not be zero",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Auth {
+    #[default]
+    None,
+    UserPassword(String, String),
+    Token(String),
+    NKey(String),
+    CredentialsFile(PathBuf),
+    Credentials(String),
+}
+
+/// How [`JetStreamEventStore::connect`](crate::JetStreamEventStore::connect) connects to
+/// NATS: credentials, TLS and timeouts.
+///
+/// ```
+/// use std::time::Duration;
+/// use aether_store_jetstream::ConnectionOptions;
+/// let c = ConnectionOptions::new()
+///     .credentials_file("/etc/aether/app.creds")
+///     .require_tls(true)
+///     .tls_root_certificates("/etc/aether/ca.pem")
+///     .connect_timeout(Duration::from_secs(3))
+///     .name("aether-node-1");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    pub(crate) auth: Auth,
+    pub(crate) require_tls: bool,
+    pub(crate) tls_first: bool,
+    pub(crate) root_certificates: Vec<PathBuf>,
+    pub(crate) client_certificate: Option<(PathBuf, PathBuf)>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) name: Option<String>,
+    pub(crate) retry_initial_connect: bool,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            auth: Auth::None,
+            require_tls: false,
+            tls_first: false,
+            root_certificates: Vec::new(),
+            client_certificate: None,
+            connect_timeout: Duration::from_secs(5),
+            name: None,
+            retry_initial_connect: false,
+        }
+    }
+}
+
+impl ConnectionOptions {
+    /// No credentials, no TLS requirement, a 5 s connect timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Authenticates with a user name and password.
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new().user_and_password("app", "secret");
+    /// ```
+    pub fn user_and_password(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.auth = Auth::UserPassword(user.into(), password.into());
+        self
+    }
+
+    /// Authenticates with a token.
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new().token("s3cr3t");
+    /// ```
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Auth::Token(token.into());
+        self
+    }
+
+    /// Authenticates with an NKey seed (`SU...`).
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new().nkey("SUAM...");
+    /// ```
+    pub fn nkey(mut self, seed: impl Into<String>) -> Self {
+        self.auth = Auth::NKey(seed.into());
+        self
+    }
+
+    /// Authenticates with a `.creds` file (a user JWT and its NKey seed), read at connect.
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new().credentials_file("app.creds");
+    /// ```
+    pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.auth = Auth::CredentialsFile(path.into());
+        self
+    }
+
+    /// Authenticates with the contents of a `.creds` file.
+    ///
+    /// ```
+    /// let creds = std::env::var("NATS_CREDS").unwrap_or_default();
+    /// let c = aether_store_jetstream::ConnectionOptions::new().credentials(creds);
+    /// ```
+    pub fn credentials(mut self, creds: impl Into<String>) -> Self {
+        self.auth = Auth::Credentials(creds.into());
+        self
+    }
+
+    /// Refuses to connect without TLS.
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new().require_tls(true);
+    /// ```
+    pub fn require_tls(mut self, required: bool) -> Self {
+        self.require_tls = required;
+        self
+    }
+
+    /// Starts TLS before the NATS handshake (servers with `handshake_first`).
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new().tls_first();
+    /// ```
+    pub fn tls_first(mut self) -> Self {
+        self.tls_first = true;
+        self.require_tls = true;
+        self
+    }
+
+    /// Trusts the CA certificates in a PEM file (in addition to the system's).
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new().tls_root_certificates("ca.pem");
+    /// ```
+    pub fn tls_root_certificates(mut self, pem: impl Into<PathBuf>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
+    /// Presents a client certificate (mutual TLS): PEM certificate and key files.
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new()
+    ///     .tls_client_certificate("client.pem", "client-key.pem");
+    /// ```
+    pub fn tls_client_certificate(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.client_certificate = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// How long the first connection may take (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = aether_store_jetstream::ConnectionOptions::new().connect_timeout(Duration::from_secs(2));
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The connection's name, shown by the server's monitoring.
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new().name("aether-node-1");
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Keeps trying when no server is reachable at start instead of failing.
+    ///
+    /// ```
+    /// let c = aether_store_jetstream::ConnectionOptions::new().retry_initial_connect(true);
+    /// ```
+    pub fn retry_initial_connect(mut self, retry: bool) -> Self {
+        self.retry_initial_connect = retry;
+        self
+    }
+
+    /// The async-nats options these stand for.
+    pub(crate) async fn to_nats(
+        &self,
+        request_timeout: Duration,
+    ) -> Result<async_nats::ConnectOptions> {
+        let mut o = match &self.auth {
+            Auth::None => async_nats::ConnectOptions::new(),
+            Auth::UserPassword(u, p) => {
+                async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone())
+            }
+            Auth::Token(t) => async_nats::ConnectOptions::with_token(t.clone()),
+            Auth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
+            Auth::CredentialsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| {
+                    Error::invalid(
+                        "credentials file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?,
+            Auth::Credentials(creds) => async_nats::ConnectOptions::with_credentials(creds)
+                .map_err(|e| {
+                    Error::invalid("credentials", format!("not a valid .creds content: {e}"))
+                })?,
+        };
+        if self.require_tls {
+            o = o.require_tls(true);
+        }
+        if self.tls_first {
+            o = o.tls_first();
+        }
+        for pem in &self.root_certificates {
+            o = o.add_root_certificates(pem.clone());
+        }
+        if let Some((cert, key)) = &self.client_certificate {
+            o = o.add_client_certificate(cert.clone(), key.clone());
+        }
+        if let Some(name) = &self.name {
+            o = o.name(name);
+        }
+        if self.retry_initial_connect {
+            o = o.retry_on_initial_connect();
+        }
+        Ok(o.connection_timeout(self.connect_timeout)
+            .request_timeout(Some(request_timeout)))
+    }
+}

@@ -1,0 +1,425 @@
+//! What Aether stores in JetStream messages: the event record (one message per append,
+//! holding its 1..n events) and the snapshot record.
+//!
+//! Both are MessagePack maps with field names and a `format` field, so a later format can
+//! add fields without breaking what is stored, and a reader meeting a format it does not
+//! know says so instead of guessing. Bytes that are not a well-formed record (a message
+//! not written by Aether) decode to [`Error::Codec`], never a panic.
+
+use aether_core::{
+    ActorId, ActorSnapshot, Error, Event, Metadata, NewEvent, OffsetDateTime, Result,
+    StorePosition, Version,
+};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The format of event records written by this version of Aether.
+pub(crate) const EVENT_FORMAT: u32 = 1;
+/// The format of snapshot records written by this version of Aether.
+pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
+
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    format: u32,
+    actor: &'a str,
+    first: u64,
+    events: Vec<EventOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct EventOut<'a> {
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    #[serde(with = "serde_bytes")]
+    data: &'a [u8],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<&'a Metadata>,
+}
+
+#[derive(Deserialize)]
+struct RecordIn {
+    format: u32,
+    actor: String,
+    first: u64,
+    events: Vec<EventIn>,
+}
+
+#[derive(Deserialize)]
+struct EventIn {
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: String,
+    data: serde_bytes::ByteBuf,
+    #[serde(default)]
+    meta: Option<Metadata>,
+}
+
+/// Encodes the record of one append: `events` stored as versions `first..`.
+pub(crate) fn encode_events(
+    actor: &ActorId,
+    first: Version,
+    events: &[NewEvent],
+) -> Result<Vec<u8>> {
+    let record = RecordOut {
+        format: EVENT_FORMAT,
+        actor: actor.as_str(),
+        first,
+        events: events
+            .iter()
+            .map(|e| EventOut {
+                id: e.id,
+                event_type: &e.event_type,
+                data: &e.data,
+                meta: (e.metadata != Metadata::default()).then_some(&e.metadata),
+            })
+            .collect(),
+    };
+    rmp_serde::to_vec_named(&record).map_err(|e| Error::codec("cannot encode an event record", e))
+}
+
+/// A decoded event record: the events of one append.
+pub(crate) struct EventRecord {
+    first: Version,
+    events: Vec<EventIn>,
+}
+
+impl EventRecord {
+    /// The version of the first event.
+    pub(crate) fn first(&self) -> Version {
+        self.first
+    }
+
+    /// The version of the last event.
+    pub(crate) fn last(&self) -> Version {
+        self.first + self.events.len() as u64 - 1
+    }
+
+    /// The id of the first event.
+    pub(crate) fn first_id(&self) -> Uuid {
+        self.events[0].id
+    }
+
+    /// The id of the event at `version`, if the record holds it.
+    pub(crate) fn id_at(&self, version: Version) -> Option<Uuid> {
+        let i = version.checked_sub(self.first)?;
+        self.events.get(usize::try_from(i).ok()?).map(|e| e.id)
+    }
+
+    /// Whether the record holds exactly `events` (ids, types, payloads, metadata).
+    pub(crate) fn same_content(&self, events: &[NewEvent]) -> bool {
+        self.events.len() == events.len()
+            && self.events.iter().zip(events).all(|(s, n)| {
+                s.id == n.id
+                    && s.event_type == n.event_type
+                    && s.data.as_slice() == &n.data[..]
+                    && s.meta.as_ref().unwrap_or(&Metadata::default()) == &n.metadata
+            })
+    }
+
+    /// The stored events with `from <= version <= to`, stamped `timestamp`.
+    pub(crate) fn into_events(
+        self,
+        actor: &ActorId,
+        timestamp: OffsetDateTime,
+        from: Version,
+        to: Version,
+    ) -> impl Iterator<Item = Event> + '_ {
+        let first = self.first;
+        self.events
+            .into_iter()
+            .enumerate()
+            .map(move |(i, e)| (first + i as u64, e))
+            .filter(move |(v, _)| *v >= from && *v <= to)
+            .map(move |(version, e)| Event {
+                id: e.id,
+                event_type: e.event_type,
+                actor_id: actor.clone(),
+                version,
+                data: Bytes::from(e.data.into_vec()),
+                metadata: e.meta.unwrap_or_default(),
+                timestamp,
+            })
+    }
+}
+
+/// Decodes an event record found on `actor`'s subject (at stream sequence `seq`, for the
+/// error message).
+///
+/// # Errors
+/// [`Error::Codec`] when the bytes are not an event record Aether can read, belong to
+/// another actor, or hold no events or impossible versions.
+pub(crate) fn decode_events(bytes: &[u8], actor: &ActorId, seq: u64) -> Result<EventRecord> {
+    let record: RecordIn = rmp_serde::from_slice(bytes).map_err(|e| {
+        Error::codec(
+            format!(
+                "message {seq} on the subject of actor {actor} ({} bytes) is not an Aether event record",
+                bytes.len()
+            ),
+            e,
+        )
+    })?;
+    let bad = |reason: String| Error::Codec {
+        message: format!("message {seq} on the subject of actor {actor}: {reason}"),
+        source: None,
+    };
+    if record.format != EVENT_FORMAT {
+        return Err(bad(format!(
+            "event record format {} is unknown to this version of Aether (it reads format {EVENT_FORMAT})",
+            record.format
+        )));
+    }
+    if record.actor != actor.as_str() {
+        return Err(bad(format!("holds events of actor {:?}", record.actor)));
+    }
+    if record.events.is_empty() {
+        return Err(bad("holds no events".into()));
+    }
+    if record.first == 0
+        || record
+            .first
+            .checked_add(record.events.len() as u64)
+            .is_none()
+    {
+        return Err(bad(format!("first version {} is impossible", record.first)));
+    }
+    Ok(EventRecord {
+        first: record.first,
+        events: record.events,
+    })
+}
+
+/// Where a large snapshot's state is kept: `count` chunk messages, `len` bytes in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChunkRef {
+    /// The id of this save; chunk subjects end in `<id>.<index>`.
+    pub(crate) id: String,
+    /// How many chunks.
+    pub(crate) count: u32,
+    /// The state's length in bytes.
+    pub(crate) len: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotRecord {
+    format: u32,
+    actor: String,
+    version: u64,
+    schema: u32,
+    position: u64,
+    #[serde(with = "time::serde::timestamp::nanoseconds")]
+    timestamp: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<serde_bytes::ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chunks: Option<ChunkRef>,
+}
+
+/// Encodes a snapshot head: the state inline, or a reference to its chunks.
+pub(crate) fn encode_snapshot(
+    snapshot: &ActorSnapshot,
+    chunks: Option<ChunkRef>,
+) -> Result<Vec<u8>> {
+    let record = SnapshotRecord {
+        format: SNAPSHOT_FORMAT,
+        actor: snapshot.actor_id.as_str().to_owned(),
+        version: snapshot.version,
+        schema: snapshot.schema_version,
+        position: snapshot.position.0,
+        timestamp: snapshot.timestamp,
+        state: chunks
+            .is_none()
+            .then(|| serde_bytes::ByteBuf::from(snapshot.state.to_vec())),
+        chunks,
+    };
+    rmp_serde::to_vec_named(&record).map_err(|e| Error::codec("cannot encode a snapshot record", e))
+}
+
+/// A decoded snapshot head.
+pub(crate) struct SnapshotHead {
+    /// The snapshot, with an empty state when it is kept in chunks.
+    pub(crate) snapshot: ActorSnapshot,
+    /// Where the state is kept when it is not inline.
+    pub(crate) chunks: Option<ChunkRef>,
+}
+
+/// Decodes a snapshot head found on `actor`'s snapshot subject.
+///
+/// # Errors
+/// [`Error::Codec`] when the bytes are not a snapshot record of `actor` Aether can read.
+pub(crate) fn decode_snapshot(bytes: &[u8], actor: &ActorId, seq: u64) -> Result<SnapshotHead> {
+    let record: SnapshotRecord = rmp_serde::from_slice(bytes).map_err(|e| {
+        Error::codec(
+            format!("snapshot message {seq} of actor {actor} is not an Aether snapshot record"),
+            e,
+        )
+    })?;
+    let bad = |reason: String| Error::Codec {
+        message: format!("snapshot message {seq} of actor {actor}: {reason}"),
+        source: None,
+    };
+    if record.format != SNAPSHOT_FORMAT {
+        return Err(bad(format!(
+            "snapshot record format {} is unknown to this version of Aether (it reads format {SNAPSHOT_FORMAT})",
+            record.format
+        )));
+    }
+    if record.actor != actor.as_str() {
+        return Err(bad(format!("is a snapshot of actor {:?}", record.actor)));
+    }
+    if record.version == 0 {
+        return Err(bad("is at version 0".into()));
+    }
+    let state = match (&record.state, &record.chunks) {
+        (Some(s), None) => Bytes::from(s.to_vec()),
+        (None, Some(c)) => {
+            if c.count == 0 || c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(bad("has a malformed chunk reference".into()));
+            }
+            Bytes::new()
+        }
+        _ => return Err(bad("has neither an inline state nor chunks, or both".into())),
+    };
+    Ok(SnapshotHead {
+        snapshot: ActorSnapshot {
+            actor_id: actor.clone(),
+            version: record.version,
+            schema_version: record.schema,
+            state,
+            position: StorePosition(record.position),
+            timestamp: record.timestamp,
+        },
+        chunks: record.chunks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aether_core::ErrorKind;
+    use proptest::prelude::*;
+
+    fn actor() -> ActorId {
+        ActorId::new("acc-alice").unwrap()
+    }
+
+    #[test]
+    fn event_record_round_trips_with_and_without_metadata() {
+        let a = actor();
+        let events = vec![
+            NewEvent::new("Opened", b"x".to_vec()),
+            NewEvent::new("Deposited", vec![0u8, 255, 7]).with_metadata(
+                Metadata::new()
+                    .correlation_id(Uuid::now_v7())
+                    .causation_id(Uuid::now_v7())
+                    .header("k", "v"),
+            ),
+        ];
+        let bytes = encode_events(&a, 5, &events).unwrap();
+        let rec = decode_events(&bytes, &a, 9).unwrap();
+        assert_eq!(
+            (rec.first(), rec.last(), rec.first_id()),
+            (5, 6, events[0].id)
+        );
+        assert!(rec.same_content(&events));
+        assert!(!rec.same_content(&events[..1]));
+        let now = OffsetDateTime::now_utc();
+        let stored: Vec<Event> = rec.into_events(&a, now, 6, 100).collect();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].version, 6);
+        assert!(events[1].same_content(&stored[0]));
+    }
+
+    #[test]
+    fn a_record_of_another_actor_is_a_codec_error() {
+        let bytes = encode_events(
+            &ActorId::new("other").unwrap(),
+            1,
+            &[NewEvent::new("T", vec![])],
+        )
+        .unwrap();
+        let err = decode_events(&bytes, &actor(), 3).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::Codec);
+        assert!(err.to_string().contains("other"), "{err}");
+    }
+
+    #[test]
+    fn unknown_format_and_empty_records_are_codec_errors() {
+        #[derive(Serialize)]
+        struct Fake<'a> {
+            format: u32,
+            actor: &'a str,
+            first: u64,
+            events: Vec<u8>,
+        }
+        for (format, first) in [(2, 1), (1, 1), (1, 0)] {
+            let bytes = rmp_serde::to_vec_named(&Fake {
+                format,
+                actor: "acc-alice",
+                first,
+                events: vec![],
+            })
+            .unwrap();
+            let err = decode_events(&bytes, &actor(), 1).err().unwrap();
+            assert_eq!(err.kind(), ErrorKind::Codec);
+        }
+    }
+
+    #[test]
+    fn snapshot_record_round_trips_inline_and_chunked() {
+        let a = actor();
+        let mut s = ActorSnapshot::new(a.clone(), 7, 2, b"state".to_vec());
+        s.position = StorePosition(42);
+        let head = decode_snapshot(&encode_snapshot(&s, None).unwrap(), &a, 1).unwrap();
+        assert_eq!(head.snapshot, s);
+        assert!(head.chunks.is_none());
+        let c = ChunkRef {
+            id: "abc123".into(),
+            count: 3,
+            len: 10,
+        };
+        let head = decode_snapshot(&encode_snapshot(&s, Some(c.clone())).unwrap(), &a, 1).unwrap();
+        assert_eq!(head.chunks, Some(c));
+        assert!(head.snapshot.state.is_empty());
+    }
+
+    #[test]
+    fn hostile_known_bytes_are_codec_errors() {
+        let a = actor();
+        for bad in [
+            &b""[..],
+            b"\xc1",
+            b"\x80",
+            b"\x84\xa6format\x01",
+            b"\xdf\xff\xff\xff\xff",
+            b"{\"json\":1}",
+        ] {
+            assert_eq!(
+                decode_events(bad, &a, 1).err().unwrap().kind(),
+                ErrorKind::Codec
+            );
+            assert_eq!(
+                decode_snapshot(bad, &a, 1).err().unwrap().kind(),
+                ErrorKind::Codec
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn hostile_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let a = actor();
+            let _ = decode_events(&bytes, &a, 1);
+            let _ = decode_snapshot(&bytes, &a, 1);
+        }
+
+        #[test]
+        fn truncated_records_are_codec_errors(cut in 0usize..60) {
+            let a = actor();
+            let bytes = encode_events(&a, 1, &[NewEvent::new("T", b"payload".to_vec())]).unwrap();
+            let cut = cut.min(bytes.len() - 1);
+            prop_assert_eq!(decode_events(&bytes[..cut], &a, 1).err().unwrap().kind(), ErrorKind::Codec);
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Snapshots: one head message per save on the actor's snapshot subject (the stream keeps
+//! the newest few per subject), large states in chunk messages on per-save subjects.
+
+use aether_core::{ActorId, ActorSnapshot, Error, Result, StorePosition, Version};
+use async_nats::jetstream::message::{PublishMessage, StreamMessage};
+use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
+use async_nats::HeaderMap;
+use bytes::{Bytes, BytesMut};
+use futures::future::try_join_all;
+use tokio::time::Instant;
+
+use crate::append::HEADER_ROOM;
+use crate::errors;
+use crate::record::{self, ChunkRef, SnapshotHead};
+use crate::JetStreamEventStore;
+
+/// Header with a chunk's index.
+const CHUNK_HEADER: &str = "Aether-Chunk";
+
+impl JetStreamEventStore {
+    pub(crate) async fn save_snapshot_impl(&self, mut snapshot: ActorSnapshot) -> Result<()> {
+        let actor = snapshot.actor_id.clone();
+        let v = snapshot.version;
+        if v == 0 {
+            return Err(Error::invalid(
+                "snapshot",
+                "a snapshot at version 0 holds no events",
+            ));
+        }
+        let deadline = Instant::now() + self.inner.options.retry_deadline;
+        let subject = self.inner.names.events(&actor);
+        // Where the event at `v` is stored: the replay after the snapshot starts right after.
+        let (seq, v_is_last) = match self.inner.cache.get(&actor) {
+            Some(t) if t.version == v => (t.seq, true),
+            _ => {
+                let (now, rec) = self.leader_tail(&actor, &subject, deadline).await?;
+                if now.version < v {
+                    return Err(Error::invalid(
+                        "snapshot",
+                        format!(
+                            "snapshot of {actor} at version {v} is beyond its latest version {}",
+                            now.version
+                        ),
+                    ));
+                }
+                match rec {
+                    Some(r) if r.first() <= v => (now.seq, r.last() == v),
+                    _ => match self
+                        .locate(&actor, &subject, v, None, now.seq, deadline)
+                        .await?
+                    {
+                        Some((seq, r)) => (seq, r.last() == v),
+                        None => {
+                            return Err(Error::Backend {
+                                message: format!(
+                                    "cannot find the message holding version {v} of {actor}"
+                                ),
+                                source: None,
+                            })
+                        }
+                    },
+                }
+            }
+        };
+        snapshot.position = StorePosition(if v_is_last { seq } else { seq - 1 });
+
+        let head_subject = self.inner.names.snapshot(&actor);
+        let retained_before = self.snapshot_heads(&actor).await.unwrap_or_default();
+        let limit = self.inner.max_payload.saturating_sub(HEADER_ROOM);
+        let mut head = record::encode_snapshot(&snapshot, None)?;
+        if head.len() > limit {
+            let chunk_size = limit.max(1024);
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let count = snapshot.state.len().div_ceil(chunk_size);
+            let count32 = u32::try_from(count)
+                .map_err(|_| Error::invalid("snapshot", "the state is too large to store"))?;
+            let mut acks = Vec::with_capacity(count);
+            for (i, chunk) in snapshot.state.chunks(chunk_size).enumerate() {
+                let mut headers = HeaderMap::new();
+                headers.insert(CHUNK_HEADER, i.to_string().as_str());
+                let msg = PublishMessage::build()
+                    .payload(snapshot.state.slice_ref(chunk))
+                    .headers(headers);
+                let ack = self
+                    .inner
+                    .js
+                    .send_publish(self.inner.names.chunk(&actor, &id, i as u32), msg)
+                    .await
+                    .map_err(|e| errors::map("storing a snapshot chunk", e))?;
+                acks.push(async move {
+                    ack.await
+                        .map_err(|e| errors::map("storing a snapshot chunk", e))
+                });
+            }
+            try_join_all(acks).await?;
+            head = record::encode_snapshot(
+                &snapshot,
+                Some(ChunkRef {
+                    id,
+                    count: count32,
+                    len: snapshot.state.len() as u64,
+                }),
+            )?;
+        }
+        let head = Bytes::from(head);
+        self.retrying(deadline, || async {
+            let ack = self
+                .inner
+                .js
+                .send_publish(
+                    head_subject.clone(),
+                    PublishMessage::build().payload(head.clone()),
+                )
+                .await
+                .map_err(|e| errors::map("storing a snapshot", e))?;
+            ack.await.map_err(|e| errors::map("storing a snapshot", e))
+        })
+        .await?;
+
+        // The stream dropped the oldest heads beyond the retained number: drop their chunks.
+        let retained = self.inner.options.snapshots_retained;
+        let evicted = (retained_before.len() + 1).saturating_sub(retained);
+        for (_, old) in retained_before.iter().take(evicted) {
+            if let Some(c) = &old.chunks {
+                let filter = self.inner.names.chunks(&actor, &c.id);
+                if let Err(e) = self.inner.snapshots.purge().filter(filter).await {
+                    tracing::warn!(actor = %actor, error = %e, "could not purge the chunks of a dropped snapshot");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn load_snapshot_impl(
+        &self,
+        actor: &ActorId,
+        at_or_below: Option<Version>,
+    ) -> Result<Option<ActorSnapshot>> {
+        let head = match at_or_below {
+            None => self.newest_head(actor).await?,
+            Some(v) => self
+                .snapshot_heads(actor)
+                .await?
+                .into_iter()
+                .filter(|(_, h)| h.snapshot.version <= v)
+                .max_by_key(|(seq, h)| (h.snapshot.version, *seq)),
+        };
+        let Some((_, head)) = head else {
+            return Ok(None);
+        };
+        let SnapshotHead {
+            mut snapshot,
+            chunks,
+        } = head;
+        if let Some(c) = chunks {
+            snapshot.state = self.read_chunks(actor, &c).await?;
+        }
+        Ok(Some(snapshot))
+    }
+
+    async fn newest_head(&self, actor: &ActorId) -> Result<Option<(u64, SnapshotHead)>> {
+        let subject = self.inner.names.snapshot(actor);
+        let deadline = Instant::now() + self.inner.options.retry_deadline;
+        let msg: Option<StreamMessage> = self
+            .retrying(deadline, || async {
+                if self.inner.replica_reads {
+                    match self
+                        .inner
+                        .snapshots
+                        .direct_get_last_for_subject(subject.as_str())
+                        .await
+                    {
+                        Ok(m) => Ok(Some(m)),
+                        Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(errors::map("loading a snapshot", e)),
+                    }
+                } else {
+                    match self
+                        .inner
+                        .snapshots
+                        .get_last_raw_message_by_subject(&subject)
+                        .await
+                    {
+                        Ok(m) => Ok(Some(m)),
+                        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                        Err(e) => Err(errors::map("loading a snapshot", e)),
+                    }
+                }
+            })
+            .await?;
+        msg.map(|m| {
+            Ok((
+                m.sequence,
+                record::decode_snapshot(&m.payload, actor, m.sequence)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// The retained snapshot heads of `actor`, oldest first.
+    async fn snapshot_heads(&self, actor: &ActorId) -> Result<Vec<(u64, SnapshotHead)>> {
+        let subject = self.inner.names.snapshot(actor);
+        let msgs = self
+            .messages(
+                &self.inner.names.snapshots_stream,
+                &subject,
+                self.inner.options.snapshots_retained + 4,
+                usize::MAX,
+            )
+            .await?;
+        msgs.into_iter()
+            .map(|m| {
+                Ok((
+                    m.sequence,
+                    record::decode_snapshot(&m.payload, actor, m.sequence)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn read_chunks(&self, actor: &ActorId, c: &ChunkRef) -> Result<Bytes> {
+        let filter = self.inner.names.chunks(actor, &c.id);
+        let msgs = self
+            .messages(
+                &self.inner.names.snapshots_stream,
+                &filter,
+                c.count as usize,
+                c.count as usize,
+            )
+            .await?;
+        let missing = || Error::Codec {
+            message: format!(
+                "snapshot of {actor}: {} of its {} chunks are missing or malformed",
+                c.count as usize - msgs.len().min(c.count as usize),
+                c.count
+            ),
+            source: None,
+        };
+        let mut parts: Vec<Option<Bytes>> = vec![None; c.count as usize];
+        for m in &msgs {
+            let index: usize = m
+                .subject
+                .rsplit('.')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(missing)?;
+            *parts.get_mut(index).ok_or_else(missing)? = Some(m.payload.clone());
+        }
+        let mut state = BytesMut::with_capacity(c.len as usize);
+        for p in parts {
+            state.extend_from_slice(&p.ok_or_else(missing)?);
+        }
+        if state.len() as u64 != c.len {
+            return Err(Error::Codec {
+                message: format!(
+                    "snapshot of {actor}: its chunks hold {} bytes, not {}",
+                    state.len(),
+                    c.len
+                ),
+                source: None,
+            });
+        }
+        Ok(state.freeze())
+    }
+
+    /// Up to `max` messages of `stream` matching `subject`, from its first, by batch direct
+    /// get (or from the leader when replicas may lag).
+    async fn messages(
+        &self,
+        stream: &str,
+        subject: &str,
+        page: usize,
+        max: usize,
+    ) -> Result<Vec<StreamMessage>> {
+        let deadline = Instant::now() + self.inner.options.retry_deadline;
+        let mut out = Vec::new();
+        let mut seq = 1;
+        let target = if stream == self.inner.names.snapshots_stream {
+            &self.inner.snapshots
+        } else {
+            &self.inner.events
+        };
+        while out.len() < max {
+            if self.inner.replica_reads {
+                let p = self
+                    .retrying(deadline, || self.direct_batch(stream, subject, seq, page))
+                    .await?;
+                let n = p.msgs.len();
+                if let Some(last) = p.msgs.last() {
+                    seq = last.sequence + 1;
+                }
+                out.extend(p.msgs);
+                if p.pending == 0 || n == 0 {
+                    break;
+                }
+            } else {
+                let m = self
+                    .retrying(deadline, || async {
+                        match target
+                            .raw_message_builder()
+                            .sequence(seq)
+                            .next_by_subject(subject.to_owned())
+                            .send()
+                            .await
+                        {
+                            Ok(m) => Ok(Some(m)),
+                            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
+                                Ok(None)
+                            }
+                            Err(e) => {
+                                Err(errors::map("reading snapshots from the stream leader", e))
+                            }
+                        }
+                    })
+                    .await?;
+                match m {
+                    Some(m) => {
+                        seq = m.sequence + 1;
+                        out.push(m);
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+}
