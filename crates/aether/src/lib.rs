@@ -66,6 +66,7 @@
 //! |---------|---------|--------------|
 //! | `mem`   | yes     | [`InMemoryEventStore`] (module [`mem`]): the embedded store, no server needed |
 //! | `jetstream` | no  | `JetStreamEventStore` (module `jetstream`): the production store on NATS JetStream |
+//! | `model` | no      | module `model`: EventStorming models (build, load/save TOML or JSON, validate, render to Mermaid, check against the aggregates' [`DescribeAggregate`] descriptions) |
 //! | `full`  | no      | every feature below |
 //!
 //! The core contracts ([`EventStore`], [`EventBroadcaster`], the in-process [`EventBus`],
@@ -93,3 +94,8 @@ pub use aether_store_mem::{self as mem, InMemoryEventStore};
 #[cfg(feature = "jetstream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jetstream")))]
 pub use aether_store_jetstream::{self as jetstream, JetStreamEventStore};
+
+/// EventStorming models of a domain: see the `aether-model` crate.
+#[cfg(feature = "model")]
+#[cfg_attr(docsrs, doc(cfg(feature = "model")))]
+pub use aether_model as model;
