@@ -278,8 +278,14 @@ impl Model {
                 let _ = writeln!(out, "  events: {}", list(&evs));
             }
             for p in &c.policies {
-                let when = p.when.as_deref().map_or_else(|| "?".to_owned(), one_line);
-                let then = p.then.as_deref().map_or_else(|| "?".to_owned(), one_line);
+                let when = p
+                    .when
+                    .as_deref()
+                    .map_or_else(|| "(no event)".to_owned(), one_line);
+                let then = p
+                    .then
+                    .as_deref()
+                    .map_or_else(|| "(no command)".to_owned(), one_line);
                 let _ = writeln!(
                     out,
                     "  policy {}: when {when} then {then}",
