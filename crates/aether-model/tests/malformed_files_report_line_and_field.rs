@@ -113,6 +113,21 @@ fn json_errors_have_line_column_and_field() {
 }
 
 #[test]
+fn deeply_nested_input_is_an_error_not_a_stack_overflow() {
+    let n = 100_000;
+    let err = toml_err(&format!("domain = {}{}", "[".repeat(n), "]".repeat(n)));
+    assert!(err.message.contains("recursion limit"), "{}", err.message);
+    let err = toml_err(&format!("domain = {}{}", "{a=".repeat(n), "}".repeat(n)));
+    assert_eq!(err.line, 1);
+    let err = json_err(&format!(
+        "{{\"people\": {}{}}}",
+        "[".repeat(n),
+        "]".repeat(n)
+    ));
+    assert_eq!(err.line, 1);
+}
+
+#[test]
 fn files_load_and_save_by_extension() {
     let dir = std::env::temp_dir().join(format!("aether-model-files-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
