@@ -97,6 +97,14 @@ pub mod cases {
     };
 }
 
+macro_rules! case_names {
+    (() $($case:ident),* $(,)?) => {
+        /// The names of every case of the suite, in the order the suite lists them.
+        pub const CASE_NAMES: &[&str] = &[$(stringify!($case)),*];
+    };
+}
+crate::for_each_conformance_case!(case_names!());
+
 /// The outcome of a case: `Err` for a store error it did not expect (assertions panic).
 pub type CaseResult = Result<(), BoxError>;
 
@@ -302,8 +310,42 @@ macro_rules! event_store_conformance {
         );
     };
     (factory = $factory:expr, big_replay_events = $n:expr, install_allocator = false $(,)?) => {
-        $crate::__conformance_tests! {
-            $factory, $n;
+        $crate::for_each_conformance_case!($crate::__conformance_tests!($factory, $n));
+    };
+}
+
+/// Calls a macro with the name of every case of the suite, for harnesses that need their
+/// own test functions (for instance one server per case, or one cluster for all cases).
+///
+/// `for_each_conformance_case!(my_macro!(ARGS))` expands to
+/// `my_macro! { (ARGS) case_a, case_b, ... }`: the tokens given in parentheses first, then
+/// the case names, each also the name of a function in [`cases`]. Keeping to this list,
+/// rather than a copy, means a harness runs every case the suite gains.
+///
+/// ```ignore
+/// macro_rules! one_server_per_case {
+///     (() $($case:ident),* $(,)?) => {
+///         $(
+///             #[test]
+///             fn $case() {
+///                 let server = aether_testkit::NatsServer::start();
+///                 aether_testkit::conformance::run_case(
+///                     stringify!($case),
+///                     factory(server.url()),
+///                     aether_testkit::conformance::BIG_REPLAY_EVENTS,
+///                     aether_testkit::conformance::cases::$case,
+///                 );
+///             }
+///         )*
+///     };
+/// }
+/// aether_testkit::for_each_conformance_case!(one_server_per_case!());
+/// ```
+#[macro_export]
+macro_rules! for_each_conformance_case {
+    ($($callback:ident)::+ ! ($($args:tt)*)) => {
+        $($callback)::+ ! {
+            ($($args)*)
             replay_all_events_in_order,
             replay_from_lower_bound,
             replay_to_upper_bound,
@@ -351,7 +393,7 @@ macro_rules! event_store_conformance {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    ($factory:expr, $n:expr; $($case:ident),* $(,)?) => {
+    (($factory:expr, $n:expr) $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
@@ -519,4 +561,30 @@ pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_names_are_unique_and_include_the_memory_case() {
+        let unique: std::collections::HashSet<_> = CASE_NAMES.iter().collect();
+        assert_eq!(unique.len(), CASE_NAMES.len());
+        assert!(CASE_NAMES.len() >= 40);
+        for exclusive in EXCLUSIVE_CASES {
+            assert!(CASE_NAMES.contains(exclusive), "{exclusive}");
+        }
+    }
+
+    #[test]
+    fn unique_namespaces_are_valid_and_distinct() {
+        let long = "x".repeat(200);
+        let a = unique_namespace(&long);
+        let b = unique_namespace(&long);
+        assert_ne!(a, b);
+        assert!(a.as_str().starts_with("t_xxx"));
+        let odd = unique_namespace("a.b c/é");
+        assert!(odd.as_str().starts_with("t_a_b_c__"), "{odd}");
+    }
 }
