@@ -75,7 +75,10 @@ impl EventFilter {
         self.event_types
             .as_ref()
             .is_none_or(|t| t.contains(&event.event_type))
-            && self.actors.as_ref().is_none_or(|a| a.contains(&event.actor_id))
+            && self
+                .actors
+                .as_ref()
+                .is_none_or(|a| a.contains(&event.actor_id))
     }
 }
 
@@ -217,7 +220,9 @@ impl EventBroadcaster for EventBus {
             let out = match item {
                 Ok(event) if filter.matches(&event) => Some(BusMessage::Event(event)),
                 Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(BusMessage::Lagged { missed }),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    Some(BusMessage::Lagged { missed })
+                }
             };
             std::future::ready(out)
         });

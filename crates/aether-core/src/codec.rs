@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 /// # Errors
 /// [`Error::Codec`] when serialization fails.
 pub fn to_vec_named<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    rmp_serde::to_vec_named(value).map_err(|e| Error::codec("cannot encode value as MessagePack", e))
+    rmp_serde::to_vec_named(value)
+        .map_err(|e| Error::codec("cannot encode value as MessagePack", e))
 }
 
 /// Decodes MessagePack bytes into `T`.
@@ -24,7 +25,11 @@ pub fn to_vec_named<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     rmp_serde::from_slice(bytes).map_err(|e| {
         Error::codec(
-            format!("cannot decode {} from {} bytes of MessagePack", std::any::type_name::<T>(), bytes.len()),
+            format!(
+                "cannot decode {} from {} bytes of MessagePack",
+                std::any::type_name::<T>(),
+                bytes.len()
+            ),
             e,
         )
     })
@@ -51,12 +56,24 @@ mod tests {
     fn adding_a_field_keeps_old_bytes_readable() {
         let old = to_vec_named(&V1 { amount: 7 }).unwrap();
         let new: V2 = from_slice(&old).unwrap();
-        assert_eq!(new, V2 { amount: 7, note: None });
+        assert_eq!(
+            new,
+            V2 {
+                amount: 7,
+                note: None
+            }
+        );
     }
 
     #[test]
     fn malformed_bytes_are_a_codec_error() {
-        for bad in [&b""[..], b"\xc1", b"\x81\xa6amount", b"\xff\xff\xff", b"\xdf\xff\xff\xff\xff"] {
+        for bad in [
+            &b""[..],
+            b"\xc1",
+            b"\x81\xa6amount",
+            b"\xff\xff\xff",
+            b"\xdf\xff\xff\xff\xff",
+        ] {
             let err = from_slice::<V1>(bad).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Codec);
         }

@@ -42,8 +42,14 @@ pub trait DescribeAggregate {
     fn describe() -> AggregateDescription {
         AggregateDescription {
             type_name: Self::TYPE_NAME.to_owned(),
-            commands: Self::command_names().iter().map(|s| (*s).to_owned()).collect(),
-            events: Self::event_names().iter().map(|s| (*s).to_owned()).collect(),
+            commands: Self::command_names()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            events: Self::event_names()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }

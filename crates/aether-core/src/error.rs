@@ -162,10 +162,7 @@ impl Error {
     }
 
     /// Builds an [`Error::Unavailable`] with a source.
-    pub fn unavailable(
-        message: impl Into<String>,
-        source: impl Into<BoxError>,
-    ) -> Self {
+    pub fn unavailable(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Unavailable {
             message: message.into(),
             source: Some(source.into()),

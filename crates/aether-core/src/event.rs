@@ -133,18 +133,27 @@ impl NewEvent {
     /// [`Error::InvalidInput`] naming the event and what is wrong.
     pub fn validate(&self, max_size: usize) -> Result<()> {
         if self.event_type.is_empty() {
-            return Err(Error::invalid("event", format!("event {} has an empty type", self.id)));
+            return Err(Error::invalid(
+                "event",
+                format!("event {} has an empty type", self.id),
+            ));
         }
         if self.event_type.len() > MAX_EVENT_TYPE_LEN {
             return Err(Error::invalid(
                 "event",
-                format!("event type of {} bytes is longer than {MAX_EVENT_TYPE_LEN}", self.event_type.len()),
+                format!(
+                    "event type of {} bytes is longer than {MAX_EVENT_TYPE_LEN}",
+                    self.event_type.len()
+                ),
             ));
         }
         if self.event_type.chars().any(char::is_control) {
             return Err(Error::invalid(
                 "event",
-                format!("event type {:?} contains control characters", self.event_type),
+                format!(
+                    "event type {:?} contains control characters",
+                    self.event_type
+                ),
             ));
         }
         let size = self.approx_size();
@@ -192,7 +201,12 @@ pub struct Event {
 
 impl Event {
     /// Builds the stored form of `new` at `version`, stamped `timestamp`.
-    pub fn from_new(actor_id: ActorId, version: Version, new: NewEvent, timestamp: OffsetDateTime) -> Self {
+    pub fn from_new(
+        actor_id: ActorId,
+        version: Version,
+        new: NewEvent,
+        timestamp: OffsetDateTime,
+    ) -> Self {
         Event {
             id: new.id,
             event_type: new.event_type,

@@ -346,9 +346,13 @@ mod tests {
 
     #[test]
     fn hostile_ids_map_to_distinct_plain_tokens() {
-        let ids = ["a.b", "a_2Eb", "a_b", "*", ">", "a/b", "a b", "ü", "_", "__", "-", "A", "a"];
-        let tokens: std::collections::HashSet<_> =
-            ids.iter().map(|s| ActorId::new(s).unwrap().to_token()).collect();
+        let ids = [
+            "a.b", "a_2Eb", "a_b", "*", ">", "a/b", "a b", "ü", "_", "__", "-", "A", "a",
+        ];
+        let tokens: std::collections::HashSet<_> = ids
+            .iter()
+            .map(|s| ActorId::new(s).unwrap().to_token())
+            .collect();
         assert_eq!(tokens.len(), ids.len());
     }
 

@@ -47,7 +47,9 @@ mod snapshot;
 mod store;
 mod version;
 
-pub use bus::{BusMessage, EventBroadcaster, EventBus, EventFilter, Subscription, DEFAULT_BUS_CAPACITY};
+pub use bus::{
+    BusMessage, EventBroadcaster, EventBus, EventFilter, Subscription, DEFAULT_BUS_CAPACITY,
+};
 pub use describe::{AggregateDescription, DescribeAggregate};
 pub use error::{BoxError, Error, ErrorKind, Result, VersionConflict};
 pub use event::{Event, Metadata, NewEvent, MAX_EVENT_TYPE_LEN};

@@ -29,7 +29,12 @@ pub struct ActorSnapshot {
 
 impl ActorSnapshot {
     /// A snapshot of `state` at `version`, taken now, with no position hint.
-    pub fn new(actor_id: ActorId, version: Version, schema_version: u32, state: impl Into<Bytes>) -> Self {
+    pub fn new(
+        actor_id: ActorId,
+        version: Version,
+        schema_version: u32,
+        state: impl Into<Bytes>,
+    ) -> Self {
         ActorSnapshot {
             actor_id,
             version,

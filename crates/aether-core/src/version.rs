@@ -44,7 +44,9 @@ impl fmt::Display for ExpectedVersion {
 /// An opaque position in a store, recorded in snapshots so that a replay can start right
 /// after them. Its meaning belongs to the store that produced it (a stream sequence for
 /// JetStream); `StorePosition::UNKNOWN` (0) means "no hint, replay by version".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 pub struct StorePosition(pub u64);
 
 impl StorePosition {
