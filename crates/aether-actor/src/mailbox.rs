@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
+use tokio::time::{Duration, Instant};
 
 pub(crate) struct Mailbox<M> {
     state: Mutex<State<M>>,
@@ -18,6 +19,9 @@ struct State<M> {
     queue: VecDeque<(u64, M)>,
     next_seq: u64,
     closed: bool,
+    /// When the actor last finished a message (a queued message counts as activity by
+    /// itself, see `idle_for`).
+    last_active: Instant,
 }
 
 pub(crate) enum SendError<M> {
@@ -32,6 +36,7 @@ impl<M> Mailbox<M> {
                 queue: VecDeque::new(),
                 next_seq: 0,
                 closed: false,
+                last_active: Instant::now(),
             }),
             notify: Notify::new(),
         }
@@ -89,10 +94,25 @@ impl<M> Mailbox<M> {
         }
     }
 
-    /// Closes the mailbox if it is empty; returns whether it did.
-    pub(crate) fn close_if_empty(&self) -> bool {
-        let mut st = self.lock();
+    /// Records that the actor just finished a message.
+    pub(crate) fn touch(&self) {
+        self.lock().last_active = Instant::now();
+    }
+
+    /// How long the mailbox has been empty with nothing happening (zero when not empty).
+    pub(crate) fn idle_for(&self) -> Duration {
+        let st = self.lock();
         if st.queue.is_empty() {
+            st.last_active.elapsed()
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Closes the mailbox if it has been idle for at least `idle`; returns whether it did.
+    pub(crate) fn close_if_idle(&self, idle: Duration) -> bool {
+        let mut st = self.lock();
+        if st.queue.is_empty() && st.last_active.elapsed() >= idle {
             st.closed = true;
             st.queue = VecDeque::new();
             true
@@ -127,7 +147,7 @@ mod tests {
         }
         assert_eq!(mb.withdraw(a), Some(1));
         assert_eq!(mb.withdraw(a), None);
-        assert!(!mb.close_if_empty());
+        assert!(!mb.close_if_idle(Duration::ZERO));
         assert_eq!(mb.close(), vec![2]);
         assert!(matches!(mb.try_send(4, 2), Err(SendError::Closed(4))));
     }

@@ -513,6 +513,7 @@ pub(crate) struct TypeRuntime<A: Aggregate> {
     pub(crate) shared: Arc<Shared>,
     shards: Box<[Registry<A>]>,
     hasher: std::collections::hash_map::RandomState,
+    sweeper: AtomicBool,
 }
 
 impl<A: Aggregate> TypeRuntime<A> {
@@ -522,7 +523,45 @@ impl<A: Aggregate> TypeRuntime<A> {
             shared,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: Default::default(),
+            sweeper: AtomicBool::new(false),
         }
+    }
+
+    /// Starts the idle sweeper of this aggregate type if passivation is on and it is not
+    /// running: a task that, every quarter of the idle time, asks the actors idle for
+    /// longer than it to passivate. One timer per type instead of one per actor keeps idle
+    /// actors small and commands free of timer bookkeeping.
+    fn ensure_sweeper(self: &Arc<Self>) {
+        let Some(idle) = self.shared.config.passivate_after else {
+            return;
+        };
+        if self.sweeper.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let period = (idle / 4).clamp(Duration::from_millis(1), Duration::from_secs(15));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                // Stop once the system and all its actors are gone, or it shuts down.
+                let Some(rt) = weak.upgrade() else { return };
+                if rt.shared.shutting_down.load(Ordering::Relaxed) {
+                    return;
+                }
+                for shard in rt.shards.iter() {
+                    let idle_ones: Vec<_> = lock(shard)
+                        .values()
+                        .filter(|m| m.idle_for() >= idle)
+                        .cloned()
+                        .collect();
+                    for m in idle_ones {
+                        let _ = m.force_send(Msg::IdleCheck);
+                    }
+                }
+            }
+        });
     }
 
     fn shard(&self, id: &ActorId) -> &Registry<A> {
@@ -534,6 +573,11 @@ impl<A: Aggregate> TypeRuntime<A> {
         let mut map = lock(self.shard(id));
         if map.get(id).is_some_and(|m| Arc::ptr_eq(m, mailbox)) {
             map.remove(id);
+            // Give memory back once most actors of the shard have passivated.
+            if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+                let keep = map.len() * 2;
+                map.shrink_to(keep);
+            }
         }
     }
 
@@ -550,6 +594,7 @@ impl<A: Aggregate> TypeRuntime<A> {
                         map.insert(id.clone(), m.clone());
                         self.shared.actor_started();
                         tokio::spawn(run_actor(self.clone(), id.clone(), m.clone()));
+                        self.ensure_sweeper();
                         m
                     }
                 }
@@ -658,6 +703,11 @@ impl<A: Aggregate> Actors<A> {
     /// The system's namespace.
     pub fn namespace(&self) -> &Namespace {
         &self.rt.shared.namespace
+    }
+
+    #[cfg(test)]
+    pub(crate) fn runtime(&self) -> &Arc<TypeRuntime<A>> {
+        &self.rt
     }
 }
 

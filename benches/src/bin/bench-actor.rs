@@ -1,0 +1,512 @@
+//! `cargo xtask bench actor`: the event-sourced actor runtime on the in-memory store.
+//!
+//! 1. **Round trip.** One client task asks one actor `Add(1)` over and over: the command
+//!    goes through the mailbox, is decided, its event is appended to the in-memory store and
+//!    broadcast, and the reply comes back. The baseline is the bare minimum of a round trip
+//!    between two tasks: a tokio `mpsc` send carrying a `oneshot` sender, answered at once.
+//!    Both run on the same two-worker runtime, in alternating rounds; the median ratio of
+//!    latencies (ask / raw) is reported, goal <= 5.
+//! 2. **Throughput.** 1,000 actors, one client task each, asking in a loop, on a runtime with
+//!    1 and then 2 worker threads; commands/s, next to the same load on 1,000 raw
+//!    mpsc + oneshot tasks.
+//! 3. **Activation.** 1,000 actors, each with a snapshot at version 100 and 100 later events
+//!    (written by another writer); the first ask of a fresh system activates each one. Time
+//!    and allocations per activation (less those of a warm ask), next to doing the same
+//!    loading by hand (snapshot decode, stream, decode, apply).
+//! 4. **Memory.** 100,000 actors activated (by a command that stores nothing, so the store
+//!    holds nothing for them) and left idle: heap bytes per actor, measured with the
+//!    counting allocator; then again after they are all passivated. The goal is <= 1 KiB.
+//!
+//! Options: `--rounds N` (default 7), `--asks N` per round-trip round (default 20,000),
+//! `--idle N` actors for the memory part (default 100,000), `--part 1|2|3|4` to run one
+//! part only.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aether_actor::{ActorSystem, Actors, Aggregate};
+use aether_benches::{arg, machine, median, rate, Rounds};
+use aether_core::{
+    codec, ActorId, DescribeAggregate, EventStore, ExpectedVersion, Namespace, NewEvent,
+};
+use aether_store_mem::InMemoryEventStore;
+use aether_testkit::alloc::{current_bytes, CountingAllocator};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+// ---------------------------------------------------------------------------------------
+// Allocation counting: the testkit's byte-counting allocator, plus a count of calls.
+// ---------------------------------------------------------------------------------------
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+struct CountingCalls;
+
+// SAFETY: every method forwards to the testkit's `CountingAllocator` (itself a forwarder
+// to `System`) with the caller's arguments unchanged; the counter is a plain atomic.
+#[allow(
+    unsafe_code,
+    reason = "a GlobalAlloc impl is unsafe by definition; it only forwards and counts calls"
+)]
+unsafe impl GlobalAlloc for CountingCalls {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged.
+        unsafe { CountingAllocator.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged.
+        unsafe { CountingAllocator.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged; `ptr` came from this allocator.
+        unsafe { CountingAllocator.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged; `ptr` came from this allocator.
+        unsafe { CountingAllocator.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingCalls = CountingCalls;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------------------
+// The aggregate under test: a counter.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Counter;
+
+#[derive(Debug, Serialize, Deserialize)]
+enum CounterCommand {
+    Add(u64),
+    Peek,
+}
+
+#[derive(Serialize, Deserialize)]
+enum CounterEvent {
+    Added(u64),
+}
+
+impl DescribeAggregate for Counter {
+    const TYPE_NAME: &'static str = "Counter";
+    fn command_names() -> &'static [&'static str] {
+        &["Add", "Peek"]
+    }
+    fn event_names() -> &'static [&'static str] {
+        &["Added"]
+    }
+}
+
+impl Aggregate for Counter {
+    type Command = CounterCommand;
+    type Event = CounterEvent;
+    type State = u64;
+    type Reply = u64;
+    type Error = ();
+
+    fn event_type(_: &CounterEvent) -> &'static str {
+        "Added"
+    }
+    fn decide(&self, total: &u64, c: &CounterCommand) -> Result<(Vec<CounterEvent>, u64), ()> {
+        match c {
+            CounterCommand::Add(n) => Ok((vec![CounterEvent::Added(*n)], total + n)),
+            CounterCommand::Peek => Ok((vec![], *total)),
+        }
+    }
+    fn apply(total: &mut u64, CounterEvent::Added(n): &CounterEvent) {
+        *total += n;
+    }
+}
+
+fn ns() -> Namespace {
+    Namespace::new("bench").expect("a valid namespace")
+}
+
+fn id(s: String) -> ActorId {
+    ActorId::new(s).expect("a valid actor id")
+}
+
+fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?)
+}
+
+type RawRequest = (u64, oneshot::Sender<u64>);
+
+/// A raw "actor": a task answering each request at once.
+fn spawn_raw_server() -> mpsc::Sender<RawRequest> {
+    let (tx, mut rx) = mpsc::channel::<RawRequest>(256);
+    tokio::spawn(async move {
+        let mut total = 0u64;
+        while let Some((n, reply)) = rx.recv().await {
+            total += n;
+            let _ = reply.send(total);
+        }
+    });
+    tx
+}
+
+async fn raw_ask(server: &mpsc::Sender<RawRequest>, n: u64) -> u64 {
+    let (tx, rx) = oneshot::channel();
+    server.send((n, tx)).await.expect("the server runs");
+    rx.await.expect("the server answers")
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Round trip
+// ---------------------------------------------------------------------------------------
+
+fn round_trip(workers: usize, rounds: usize, asks: u64) -> anyhow::Result<f64> {
+    let rt = if workers == 0 {
+        println!("\n## 1. ask round trip vs raw mpsc + oneshot (current-thread runtime, {asks} sequential asks per round)");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        println!("\n## 1. ask round trip vs raw mpsc + oneshot ({workers} worker threads, {asks} sequential asks per round)");
+        runtime(workers)?
+    };
+    let system = ActorSystem::builder()
+        .store(InMemoryEventStore::new(ns()))
+        .build()?;
+    let counters = system.actors::<Counter>();
+    let mut r = Rounds::new("asks/s");
+    for round in 0..rounds {
+        let baseline = rt.block_on(async {
+            let server = spawn_raw_server();
+            tokio::spawn(async move {
+                let start = Instant::now();
+                for _ in 0..asks {
+                    std::hint::black_box(raw_ask(&server, 1).await);
+                }
+                start.elapsed()
+            })
+            .await
+        })?;
+        let counters = counters.clone();
+        let candidate = rt.block_on(async move {
+            let actor = id(format!("rt-{round}"));
+            tokio::spawn(async move {
+                counters
+                    .ask(&actor, CounterCommand::Peek)
+                    .await
+                    .expect("ask")?;
+                let start = Instant::now();
+                for _ in 0..asks {
+                    let reply = counters.ask(&actor, CounterCommand::Add(1)).await;
+                    std::hint::black_box(reply.expect("no technical error").expect("accepted"));
+                }
+                Ok::<_, ()>(start.elapsed())
+            })
+            .await
+        })?;
+        let candidate = candidate.map_err(|()| anyhow::anyhow!("rejected"))?;
+        r.record(rate(asks, baseline), rate(asks, candidate));
+    }
+    r.summary(0.2);
+    let latency_ratio = 1.0 / r.median_ratio();
+    println!(
+        "median latency ratio ask / raw: {latency_ratio:.2}x (goal <= 5x: {})",
+        if latency_ratio <= 5.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    rt.block_on(system.shutdown());
+    Ok(latency_ratio)
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Throughput over 1,000 actors
+// ---------------------------------------------------------------------------------------
+
+const ACTORS: usize = 1_000;
+
+fn throughput(workers: usize, rounds: usize, per_actor: u64) -> anyhow::Result<()> {
+    println!(
+        "\n## 2. throughput: {ACTORS} actors, one client task each, {per_actor} asks each, {workers} worker thread(s)"
+    );
+    let rt = runtime(workers)?;
+    let system = ActorSystem::builder()
+        .store(InMemoryEventStore::new(ns()))
+        .build()?;
+    let counters = system.actors::<Counter>();
+    let total = ACTORS as u64 * per_actor;
+    let mut r = Rounds::new("cmd/s");
+    for round in 0..rounds {
+        let baseline = rt.block_on(async {
+            let servers: Vec<_> = (0..ACTORS).map(|_| spawn_raw_server()).collect();
+            let start = Instant::now();
+            let clients: Vec<_> = servers
+                .into_iter()
+                .map(|s| {
+                    tokio::spawn(async move {
+                        for _ in 0..per_actor {
+                            std::hint::black_box(raw_ask(&s, 1).await);
+                        }
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.await.expect("client");
+            }
+            start.elapsed()
+        });
+        let candidate = rt.block_on(async {
+            let ids: Vec<_> = (0..ACTORS).map(|i| id(format!("tp-{round}-{i}"))).collect();
+            // Activate them first: this part measures steady-state commands.
+            for a in &ids {
+                counters
+                    .ask(a, CounterCommand::Peek)
+                    .await
+                    .expect("ask")
+                    .expect("ok");
+            }
+            let start = Instant::now();
+            let clients: Vec<_> = ids
+                .into_iter()
+                .map(|a| {
+                    let counters: Actors<Counter> = counters.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..per_actor {
+                            let reply = counters.ask(&a, CounterCommand::Add(1)).await;
+                            std::hint::black_box(reply.expect("no technical error").expect("ok"));
+                        }
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.await.expect("client");
+            }
+            start.elapsed()
+        });
+        r.record(rate(total, baseline), rate(total, candidate));
+    }
+    r.summary(0.2);
+    rt.block_on(system.shutdown());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Activation
+// ---------------------------------------------------------------------------------------
+
+fn activation(actors: usize) -> anyhow::Result<()> {
+    println!(
+        "\n## 3. activation: {actors} actors, each a snapshot at version 100 plus 100 later events"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let store = InMemoryEventStore::new(ns());
+        let ids: Vec<_> = (0..actors).map(|i| id(format!("act-{i}"))).collect();
+        {
+            // 100 events through the runtime, snapshotted at 100 ...
+            let writer = ActorSystem::builder()
+                .store(store.clone())
+                .snapshot_every(100)
+                .build()?;
+            let counters = writer.actors::<Counter>();
+            for a in &ids {
+                for _ in 0..100 {
+                    counters.ask(a, CounterCommand::Add(1)).await.expect("ask").expect("ok");
+                }
+            }
+            // ... and 100 more by another writer.
+            for a in &ids {
+                let events = (0..100)
+                    .map(|_| NewEvent::encode("Added", &CounterEvent::Added(1)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                store.append(a, ExpectedVersion::Exact(100), events).await?;
+            }
+        }
+        let reader = ActorSystem::builder()
+            .store(store.clone())
+            .snapshot_every(0)
+            .never_passivate()
+            .build()?;
+        let counters = reader.actors::<Counter>();
+        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        let (mut cold_allocs, mut warm_allocs) = (0u64, 0u64);
+        for a in &ids {
+            let n0 = allocations();
+            let t0 = Instant::now();
+            let v = counters.ask(a, CounterCommand::Peek).await.expect("ask").expect("ok");
+            let t1 = Instant::now();
+            let n1 = allocations();
+            counters.ask(a, CounterCommand::Peek).await.expect("ask").expect("ok");
+            let t2 = Instant::now();
+            let n2 = allocations();
+            assert_eq!(v, 200);
+            cold.push((t1 - t0).as_secs_f64() * 1e6);
+            warm.push((t2 - t1).as_secs_f64() * 1e6);
+            cold_allocs += n1 - n0;
+            warm_allocs += n2 - n1;
+        }
+        // By hand: the same loading without the runtime.
+        let mut by_hand = Vec::new();
+        let mut hand_allocs = 0u64;
+        for a in &ids {
+            let n0 = allocations();
+            let t0 = Instant::now();
+            let snap = store.load_snapshot(a, None).await?.expect("a snapshot");
+            #[derive(Deserialize)]
+            struct Envelope {
+                state: u64,
+            }
+            let mut total = codec::from_slice::<Envelope>(&snap.state)?.state;
+            let mut events = store.read_after_snapshot(&snap);
+            while let Some(e) = events.next().await {
+                let CounterEvent::Added(n) = e?.decode()?;
+                total += n;
+            }
+            by_hand.push(t0.elapsed().as_secs_f64() * 1e6);
+            hand_allocs += allocations() - n0;
+            assert_eq!(total, 200);
+        }
+        // A warm command that stores an event, for reference.
+        let mut add_allocs = 0u64;
+        let mut add = Vec::new();
+        for a in &ids {
+            let n0 = allocations();
+            let t0 = Instant::now();
+            counters.ask(a, CounterCommand::Add(1)).await.expect("ask").expect("ok");
+            add.push(t0.elapsed().as_secs_f64() * 1e6);
+            add_allocs += allocations() - n0;
+        }
+        let n = actors as f64;
+        println!(
+            "activation + first ask: median {:.1} us, {:.0} allocations; a warm ask: median {:.1} us, {:.0} allocations",
+            median(&cold),
+            cold_allocs as f64 / n,
+            median(&warm),
+            warm_allocs as f64 / n
+        );
+        println!(
+            "activation alone (difference): {:.1} us, {:.0} allocations; loading by hand: median {:.1} us, {:.0} allocations",
+            median(&cold) - median(&warm),
+            (cold_allocs - warm_allocs) as f64 / n,
+            median(&by_hand),
+            hand_allocs as f64 / n
+        );
+        println!(
+            "for reference, a warm ask that stores one event: median {:.1} us, {:.0} allocations",
+            median(&add),
+            add_allocs as f64 / n
+        );
+        reader.shutdown().await;
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Memory per idle actor
+// ---------------------------------------------------------------------------------------
+
+fn memory(actors: usize) -> anyhow::Result<f64> {
+    println!("\n## 4. memory: {actors} activated idle actors (nothing stored for them)");
+    let rt = runtime(2)?;
+    rt.block_on(async {
+        let store = InMemoryEventStore::new(ns());
+        let system = ActorSystem::builder()
+            .store(store.clone())
+            .passivate_after(Duration::from_secs(3600))
+            .build()?;
+        let counters = system.actors::<Counter>();
+        let ids: Arc<Vec<ActorId>> =
+            Arc::new((0..actors).map(|i| id(format!("idle-{i:06}"))).collect());
+        // Warm up the runtime's own structures with one actor.
+        let warm = id("warm-up".into());
+        counters.ask(&warm, CounterCommand::Peek).await.expect("ask").expect("ok");
+        counters.passivate(&warm).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let before = current_bytes();
+        activate_all(&counters, &ids).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let active = current_bytes();
+        assert_eq!(counters.active_count(), actors);
+        let per_actor = (active as f64 - before as f64) / actors as f64;
+        println!(
+            "heap: {} bytes before, {} with {actors} idle actors => {per_actor:.0} bytes per idle actor (goal <= 1024: {})",
+            before,
+            active,
+            if per_actor <= 1024.0 { "met" } else { "NOT met" }
+        );
+        for a in ids.iter() {
+            counters.passivate(a).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(counters.active_count(), 0);
+        let after = current_bytes();
+        println!(
+            "after passivating them all: {after} bytes => {:.1} bytes per passivated actor (their store holds nothing)",
+            (after as f64 - before as f64) / actors as f64
+        );
+        system.shutdown().await;
+        Ok(per_actor)
+    })
+}
+
+async fn activate_all(counters: &Actors<Counter>, ids: &Arc<Vec<ActorId>>) {
+    const CLIENTS: usize = 8;
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let counters = counters.clone();
+            let ids = ids.clone();
+            tokio::spawn(async move {
+                for a in ids.iter().skip(c).step_by(CLIENTS) {
+                    counters
+                        .ask(a, CounterCommand::Peek)
+                        .await
+                        .expect("ask")
+                        .expect("ok");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("client");
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let rounds: usize = arg("rounds")?.unwrap_or(7);
+    let asks: u64 = arg("asks")?.unwrap_or(20_000);
+    let idle: usize = arg("idle")?.unwrap_or(100_000);
+    let part: Option<u32> = arg("part")?;
+    let run = |p: u32| part.is_none_or(|only| only == p);
+    println!("bench actor — {}", machine());
+    if run(1) {
+        round_trip(0, rounds, asks)?;
+        if std::env::var_os("BENCH_ACTOR_CT_ONLY").is_none() {
+            round_trip(2, rounds, asks)?;
+        }
+    }
+    if run(2) {
+        for workers in [1, 2] {
+            throughput(workers, rounds.clamp(3, 5), 50)?;
+        }
+    }
+    if run(3) {
+        activation(1_000)?;
+    }
+    if run(4) {
+        memory(idle)?;
+    }
+    Ok(())
+}
