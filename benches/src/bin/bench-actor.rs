@@ -4,8 +4,9 @@
 //!    goes through the mailbox, is decided, its event is appended to the in-memory store and
 //!    broadcast, and the reply comes back. The baseline is the bare minimum of a round trip
 //!    between two tasks: a tokio `mpsc` send carrying a `oneshot` sender, answered at once.
-//!    Both run on the same two-worker runtime, in alternating rounds; the median ratio of
-//!    latencies (ask / raw) is reported, goal <= 5.
+//!    Both run on the same runtime, in alternating rounds, once on a current-thread runtime
+//!    and once on a two-worker one; the median ratio of latencies (ask / raw) is reported,
+//!    goal <= 5. Every allocation goes through a counting allocator on both sides.
 //! 2. **Throughput.** 1,000 actors, one client task each, asking in a loop, on a runtime with
 //!    1 and then 2 worker threads; commands/s, next to the same load on 1,000 raw
 //!    mpsc + oneshot tasks.
@@ -19,7 +20,7 @@
 //!
 //! Options: `--rounds N` (default 7), `--asks N` per round-trip round (default 20,000),
 //! `--idle N` actors for the memory part (default 100,000), `--part 1|2|3|4` to run one
-//! part only.
+//! part only. Exits with an error after printing everything when a goal is not met.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -491,10 +492,20 @@ fn main() -> anyhow::Result<()> {
     let part: Option<u32> = arg("part")?;
     let run = |p: u32| part.is_none_or(|only| only == p);
     println!("bench actor — {}", machine());
+    let mut unmet: Vec<String> = Vec::new();
     if run(1) {
-        round_trip(0, rounds, asks)?;
-        if std::env::var_os("BENCH_ACTOR_CT_ONLY").is_none() {
-            round_trip(2, rounds, asks)?;
+        for workers in [0, 2] {
+            let ratio = round_trip(workers, rounds, asks)?;
+            if ratio > 5.0 {
+                unmet.push(format!(
+                    "ask round trip is {ratio:.1}x the raw one ({} runtime; goal <= 5x)",
+                    if workers == 0 {
+                        "current-thread".to_owned()
+                    } else {
+                        format!("{workers}-worker")
+                    }
+                ));
+            }
         }
     }
     if run(2) {
@@ -506,7 +517,13 @@ fn main() -> anyhow::Result<()> {
         activation(1_000)?;
     }
     if run(4) {
-        memory(idle)?;
+        let bytes = memory(idle)?;
+        if bytes > 1024.0 {
+            unmet.push(format!("{bytes:.0} bytes per idle actor (goal <= 1024)"));
+        }
+    }
+    if !unmet.is_empty() {
+        anyhow::bail!("goals not met: {}", unmet.join("; "));
     }
     Ok(())
 }
