@@ -62,11 +62,17 @@ impl JetStreamEventStore {
         }
         let limit = self.max_append_bytes();
         let mut total = 0usize;
-        let mut ids = HashSet::with_capacity(events.len());
-        for e in events {
+        let small = events.len() <= 8;
+        let mut ids = HashSet::with_capacity(if small { 0 } else { events.len() });
+        for (i, e) in events.iter().enumerate() {
             e.validate(limit)?;
             total += e.approx_size();
-            if !ids.insert(e.id) {
+            let repeated = if small {
+                events[..i].iter().any(|o| o.id == e.id)
+            } else {
+                !ids.insert(e.id)
+            };
+            if repeated {
                 return Err(Error::invalid(
                     "append",
                     format!("event id {} appears twice in one append", e.id),
@@ -520,10 +526,16 @@ impl JetStreamEventStore {
             &self.inner.names.events_stream,
             &self.inner.names.snapshots_stream,
         ] {
-            if let Err(e) = self.inner.js.get_stream_no_info(name).await {
-                return Err(errors::map("looking up a stream", e));
-            }
-            let found = self.inner.js.get_stream(name).await;
+            // A short look: during a leader election the API may not answer at all, and
+            // the caller is retrying anyway.
+            let wait = self
+                .inner
+                .options
+                .request_timeout
+                .min(Duration::from_secs(1));
+            let Ok(found) = tokio::time::timeout(wait, self.inner.js.get_stream(name)).await else {
+                continue;
+            };
             if let Err(e) = found {
                 if errors::api_code(&e) == Some(code::STREAM_NOT_FOUND) {
                     tracing::error!(

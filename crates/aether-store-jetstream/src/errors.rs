@@ -150,6 +150,10 @@ where
         Class::TooLarge => Error::invalid("append", format!("{what}: {err}")),
         Class::Other => match api_code(&err) {
             Some(code::STREAM_NOT_FOUND) => Error::NotFound(format!("{what}: {err}")),
+            Some(code::REPLICAS_NOT_SUPPORTED) => Error::invalid(
+                "store options",
+                format!("{what}: replicas above 1 need a JetStream cluster; this server is not clustered ({err})"),
+            ),
             _ => Error::backend(what.to_owned(), err),
         },
     }

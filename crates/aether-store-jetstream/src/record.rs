@@ -24,6 +24,8 @@ struct RecordOut<'a> {
     format: u32,
     actor: &'a str,
     first: u64,
+    #[serde(with = "time::serde::timestamp::nanoseconds")]
+    time: OffsetDateTime,
     events: Vec<EventOut<'a>>,
 }
 
@@ -38,21 +40,35 @@ struct EventOut<'a> {
     meta: Option<&'a Metadata>,
 }
 
+/// Decoded without copying: strings and payloads borrow the message's bytes.
 #[derive(Deserialize)]
-struct RecordIn {
+struct RecordIn<'a> {
     format: u32,
-    actor: String,
+    #[serde(borrow)]
+    actor: std::borrow::Cow<'a, str>,
     first: u64,
-    events: Vec<EventIn>,
+    #[serde(with = "time::serde::timestamp::nanoseconds")]
+    time: OffsetDateTime,
+    #[serde(borrow)]
+    events: Vec<EventIn<'a>>,
 }
 
 #[derive(Deserialize)]
-struct EventIn {
+struct EventIn<'a> {
     id: Uuid,
-    #[serde(rename = "type")]
-    event_type: String,
-    data: serde_bytes::ByteBuf,
+    #[serde(rename = "type", borrow)]
+    event_type: std::borrow::Cow<'a, str>,
+    #[serde(with = "serde_bytes", borrow)]
+    data: std::borrow::Cow<'a, [u8]>,
     #[serde(default)]
+    meta: Option<Metadata>,
+}
+
+/// One event of a decoded record; its payload is a range of the message's bytes.
+struct StoredEvent {
+    id: Uuid,
+    event_type: String,
+    data: Bytes,
     meta: Option<Metadata>,
 }
 
@@ -66,6 +82,7 @@ pub(crate) fn encode_events(
         format: EVENT_FORMAT,
         actor: actor.as_str(),
         first,
+        time: OffsetDateTime::now_utc(),
         events: events
             .iter()
             .map(|e| EventOut {
@@ -82,7 +99,8 @@ pub(crate) fn encode_events(
 /// A decoded event record: the events of one append.
 pub(crate) struct EventRecord {
     first: Version,
-    events: Vec<EventIn>,
+    time: OffsetDateTime,
+    events: Vec<StoredEvent>,
 }
 
 impl EventRecord {
@@ -113,20 +131,20 @@ impl EventRecord {
             && self.events.iter().zip(events).all(|(s, n)| {
                 s.id == n.id
                     && s.event_type == n.event_type
-                    && s.data.as_slice() == &n.data[..]
+                    && s.data == n.data
                     && s.meta.as_ref().unwrap_or(&Metadata::default()) == &n.metadata
             })
     }
 
-    /// The stored events with `from <= version <= to`, stamped `timestamp`.
+    /// The stored events with `from <= version <= to`.
     pub(crate) fn into_events(
         self,
         actor: &ActorId,
-        timestamp: OffsetDateTime,
         from: Version,
         to: Version,
     ) -> impl Iterator<Item = Event> + '_ {
         let first = self.first;
+        let timestamp = self.time;
         self.events
             .into_iter()
             .enumerate()
@@ -137,7 +155,7 @@ impl EventRecord {
                 event_type: e.event_type,
                 actor_id: actor.clone(),
                 version,
-                data: Bytes::from(e.data.into_vec()),
+                data: e.data,
                 metadata: e.meta.unwrap_or_default(),
                 timestamp,
             })
@@ -150,8 +168,8 @@ impl EventRecord {
 /// # Errors
 /// [`Error::Codec`] when the bytes are not an event record Aether can read, belong to
 /// another actor, or hold no events or impossible versions.
-pub(crate) fn decode_events(bytes: &[u8], actor: &ActorId, seq: u64) -> Result<EventRecord> {
-    let record: RecordIn = rmp_serde::from_slice(bytes).map_err(|e| {
+pub(crate) fn decode_events(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<EventRecord> {
+    let record: RecordIn<'_> = rmp_serde::from_slice(bytes).map_err(|e| {
         Error::codec(
             format!(
                 "message {seq} on the subject of actor {actor} ({} bytes) is not an Aether event record",
@@ -173,20 +191,29 @@ pub(crate) fn decode_events(bytes: &[u8], actor: &ActorId, seq: u64) -> Result<E
     if record.actor != actor.as_str() {
         return Err(bad(format!("holds events of actor {:?}", record.actor)));
     }
-    if record.events.is_empty() {
+    let events: Vec<StoredEvent> = record
+        .events
+        .into_iter()
+        .map(|e| StoredEvent {
+            id: e.id,
+            event_type: e.event_type.into_owned(),
+            data: match e.data {
+                std::borrow::Cow::Borrowed(d) => bytes.slice_ref(d),
+                std::borrow::Cow::Owned(d) => Bytes::from(d),
+            },
+            meta: e.meta,
+        })
+        .collect();
+    if events.is_empty() {
         return Err(bad("holds no events".into()));
     }
-    if record.first == 0
-        || record
-            .first
-            .checked_add(record.events.len() as u64)
-            .is_none()
-    {
+    if record.first == 0 || record.first.checked_add(events.len() as u64).is_none() {
         return Err(bad(format!("first version {} is impossible", record.first)));
     }
     Ok(EventRecord {
         first: record.first,
-        events: record.events,
+        time: record.time,
+        events,
     })
 }
 
@@ -317,16 +344,17 @@ mod tests {
             ),
         ];
         let bytes = encode_events(&a, 5, &events).unwrap();
-        let rec = decode_events(&bytes, &a, 9).unwrap();
+        let rec = decode_events(&Bytes::from(bytes), &a, 9).unwrap();
         assert_eq!(
             (rec.first(), rec.last(), rec.first_id()),
             (5, 6, events[0].id)
         );
         assert!(rec.same_content(&events));
         assert!(!rec.same_content(&events[..1]));
-        let now = OffsetDateTime::now_utc();
-        let stored: Vec<Event> = rec.into_events(&a, now, 6, 100).collect();
+        let before = OffsetDateTime::now_utc() - time::Duration::seconds(5);
+        let stored: Vec<Event> = rec.into_events(&a, 6, 100).collect();
         assert_eq!(stored.len(), 1);
+        assert!(stored[0].timestamp > before);
         assert_eq!(stored[0].version, 6);
         assert!(events[1].same_content(&stored[0]));
     }
@@ -339,7 +367,9 @@ mod tests {
             &[NewEvent::new("T", vec![])],
         )
         .unwrap();
-        let err = decode_events(&bytes, &actor(), 3).err().unwrap();
+        let err = decode_events(&Bytes::from(bytes), &actor(), 3)
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), ErrorKind::Codec);
         assert!(err.to_string().contains("other"), "{err}");
     }
@@ -361,7 +391,9 @@ mod tests {
                 events: vec![],
             })
             .unwrap();
-            let err = decode_events(&bytes, &actor(), 1).err().unwrap();
+            let err = decode_events(&Bytes::from(bytes), &actor(), 1)
+                .err()
+                .unwrap();
             assert_eq!(err.kind(), ErrorKind::Codec);
         }
     }
@@ -396,7 +428,10 @@ mod tests {
             b"{\"json\":1}",
         ] {
             assert_eq!(
-                decode_events(bad, &a, 1).err().unwrap().kind(),
+                decode_events(&Bytes::from_static(bad), &a, 1)
+                    .err()
+                    .unwrap()
+                    .kind(),
                 ErrorKind::Codec
             );
             assert_eq!(
@@ -410,7 +445,7 @@ mod tests {
         #[test]
         fn hostile_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let a = actor();
-            let _ = decode_events(&bytes, &a, 1);
+            let _ = decode_events(&Bytes::from(bytes.clone()), &a, 1);
             let _ = decode_snapshot(&bytes, &a, 1);
         }
 
@@ -419,7 +454,7 @@ mod tests {
             let a = actor();
             let bytes = encode_events(&a, 1, &[NewEvent::new("T", b"payload".to_vec())]).unwrap();
             let cut = cut.min(bytes.len() - 1);
-            prop_assert_eq!(decode_events(&bytes[..cut], &a, 1).err().unwrap().kind(), ErrorKind::Codec);
+            prop_assert_eq!(decode_events(&Bytes::copy_from_slice(&bytes[..cut]), &a, 1).err().unwrap().kind(), ErrorKind::Codec);
         }
     }
 }

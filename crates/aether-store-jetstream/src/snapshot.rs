@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::append::HEADER_ROOM;
 use crate::errors;
+use crate::read::Found;
 use crate::record::{self, ChunkRef, SnapshotHead};
 use crate::JetStreamEventStore;
 
@@ -209,12 +210,7 @@ impl JetStreamEventStore {
             )
             .await?;
         msgs.into_iter()
-            .map(|m| {
-                Ok((
-                    m.sequence,
-                    record::decode_snapshot(&m.payload, actor, m.sequence)?,
-                ))
-            })
+            .map(|m| Ok((m.seq, record::decode_snapshot(&m.payload, actor, m.seq)?)))
             .collect()
     }
 
@@ -271,7 +267,7 @@ impl JetStreamEventStore {
         subject: &str,
         page: usize,
         max: usize,
-    ) -> Result<Vec<StreamMessage>> {
+    ) -> Result<Vec<Found>> {
         let deadline = Instant::now() + self.inner.options.retry_deadline;
         let mut out = Vec::new();
         let mut seq = 1;
@@ -283,12 +279,12 @@ impl JetStreamEventStore {
         while out.len() < max {
             if self.inner.replica_reads {
                 let p = self
-                    .retrying(deadline, || self.direct_batch(stream, subject, seq, page))
+                    .retrying(deadline, || {
+                        self.direct_batch(stream, subject, seq, page, true)
+                    })
                     .await?;
                 let n = p.msgs.len();
-                if let Some(last) = p.msgs.last() {
-                    seq = last.sequence + 1;
-                }
+                seq = p.last_seq + 1;
                 out.extend(p.msgs);
                 if p.pending == 0 || n == 0 {
                     break;
@@ -316,7 +312,11 @@ impl JetStreamEventStore {
                 match m {
                     Some(m) => {
                         seq = m.sequence + 1;
-                        out.push(m);
+                        out.push(Found {
+                            seq: m.sequence,
+                            subject: m.subject.to_string(),
+                            payload: m.payload,
+                        });
                     }
                     None => break,
                 }

@@ -1,0 +1,293 @@
+//! Behaviour of the JetStream store beyond the shared conformance suite: hostile bytes on a
+//! store subject, the open-time checks (JetStream off, credentials, replicas on a single
+//! server, unsafe existing streams, a vanished stream), oversized appends against a small
+//! `max_payload`, and the one-round-trip append path.
+#![cfg(feature = "itest")]
+
+mod common;
+
+use std::time::Duration;
+
+use aether_core::{
+    ActorId, ActorSnapshot, ErrorKind, EventStore, EventStoreExt, ExpectedVersion, Namespace,
+    NewEvent,
+};
+use aether_store_jetstream::async_nats::{self, jetstream};
+use aether_store_jetstream::{ConnectionOptions, JetStreamEventStore, JetStreamStoreOptions};
+use aether_testkit::conformance::unique_namespace;
+use aether_testkit::{Auth, NatsServer};
+use futures::TryStreamExt;
+
+fn ev(tag: &str) -> NewEvent {
+    NewEvent::new("Tested", tag.as_bytes().to_vec())
+}
+
+async fn store(server: &NatsServer, ns: &Namespace) -> JetStreamEventStore {
+    common::connect(&server.url(), ns.clone(), JetStreamStoreOptions::new())
+        .await
+        .expect("open the store")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bytes_on_a_store_subject_are_codec_errors() -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("hostile");
+    let s = store(&server, &ns).await;
+    let actor = ActorId::new("acc-mallory")?;
+    s.append(&actor, ExpectedVersion::Exact(0), vec![ev("one")])
+        .await?;
+
+    // Someone publishes raw bytes on the actor's subject, bypassing Aether.
+    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let subject = format!("aether.ev.{ns}.{}", actor.to_token());
+    for bad in [&b"\xc1\xff garbage"[..], b"", b"{\"json\":true}"] {
+        js.publish(subject.clone(), bytes::Bytes::copy_from_slice(bad))
+            .await?
+            .await?;
+        let fresh = store(&server, &ns).await;
+        let e = fresh.read(&actor, 1, u64::MAX, 100).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Codec, "read: {e}");
+        let e = fresh.read_all(&actor).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Codec, "read_stream: {e}");
+        let e = fresh.latest_version(&actor).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Codec, "latest_version: {e}");
+        let e = fresh
+            .append(&actor, ExpectedVersion::Any, vec![ev("two")])
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Codec, "append: {e}");
+    }
+    // A record of another actor published on this actor's subject is refused too.
+    let other = ActorId::new("acc-other")?;
+    let victim = ActorId::new("acc-victim")?;
+    s.append(&other, ExpectedVersion::Exact(0), vec![ev("x")])
+        .await?;
+    let stream = js.get_stream(s.events_stream()).await?;
+    let raw = stream
+        .get_last_raw_message_by_subject(&format!("aether.ev.{ns}.{}", other.to_token()))
+        .await?;
+    js.publish(format!("aether.ev.{ns}.{}", victim.to_token()), raw.payload)
+        .await?
+        .await?;
+    let e = store(&server, &ns)
+        .await
+        .read(&victim, 1, u64::MAX, 10)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Codec, "{e}");
+    assert!(e.to_string().contains("acc-other"), "{e}");
+    // Other actors are untouched.
+    assert_eq!(s.read(&other, 1, u64::MAX, 10).await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_jetstream_is_refused_with_a_clear_error() {
+    let server = NatsServer::builder().jetstream(false).start();
+    let e = JetStreamEventStore::connect(
+        &server.url(),
+        unique_namespace("nojs"),
+        JetStreamStoreOptions::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(e.to_string().contains("JetStream"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_passed_through_and_refusals_say_so() -> anyhow::Result<()> {
+    for (auth, good, bad) in [
+        (
+            Auth::user_password("app", "s3cret"),
+            ConnectionOptions::new().user_and_password("app", "s3cret"),
+            ConnectionOptions::new().user_and_password("app", "wrong"),
+        ),
+        (
+            Auth::token("t0ken"),
+            ConnectionOptions::new().token("t0ken"),
+            ConnectionOptions::new(),
+        ),
+    ] {
+        let server = NatsServer::builder().auth(auth).start();
+        let ns = unique_namespace("auth");
+        let e = JetStreamEventStore::connect(
+            &server.url(),
+            ns.clone(),
+            JetStreamStoreOptions::new().connection(bad),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("credentials"), "{e}");
+        let s = JetStreamEventStore::connect(
+            &server.url(),
+            ns,
+            JetStreamStoreOptions::new().connection(good),
+        )
+        .await?;
+        let a = ActorId::new("acc-1")?;
+        assert_eq!(
+            s.append(&a, ExpectedVersion::Exact(0), vec![ev("ok")])
+                .await?
+                .version,
+            1
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_beyond_a_single_server_are_invalid_input() {
+    let server = NatsServer::start();
+    let e = JetStreamEventStore::connect(
+        &server.url(),
+        unique_namespace("r3"),
+        JetStreamStoreOptions::new().replicas(3),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("cluster"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_stream_is_an_error_and_never_recreated_empty() -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("vanish");
+    let s = store(&server, &ns).await;
+    let a = ActorId::new("acc-1")?;
+    s.append(&a, ExpectedVersion::Exact(0), vec![ev("one")])
+        .await?;
+
+    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    js.delete_stream(s.events_stream()).await?;
+
+    // The open handle reports the loss instead of writing into a new, empty stream.
+    let e = s
+        .append(&a, ExpectedVersion::Exact(1), vec![ev("two")])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    // A new open refuses too, naming the stream and the registry.
+    let e = JetStreamEventStore::connect(&server.url(), ns.clone(), JetStreamStoreOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(
+        e.to_string().contains("vanished") && e.to_string().contains("aether_registry"),
+        "{e}"
+    );
+    // And nothing recreated it.
+    let missing = js.get_stream(s.events_stream()).await.unwrap_err();
+    assert!(missing.to_string().contains("not found"), "{missing}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_stream_with_unsafe_settings_is_refused() -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("unsafe");
+    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    js.create_stream(jetstream::stream::Config {
+        name: format!("AETHER_EV_{ns}"),
+        subjects: vec![format!("aether.ev.{ns}.*")],
+        max_age: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await?;
+    let e = JetStreamEventStore::connect(&server.url(), ns, JetStreamStoreOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(
+        e.to_string().contains("max_age") && e.to_string().contains("discard"),
+        "{e}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_beyond_max_payload_are_invalid_input_and_snapshots_are_chunked(
+) -> anyhow::Result<()> {
+    let server = NatsServer::builder().max_payload(64 * 1024).start();
+    let ns = unique_namespace("payload");
+    let s = store(&server, &ns).await;
+    let a = ActorId::new("acc-1")?;
+    assert!(s.max_append_bytes() < 64 * 1024);
+    // Many events that are fine alone but too large together: nothing is stored.
+    let big: Vec<NewEvent> = (0..10)
+        .map(|_| NewEvent::new("Big", vec![7u8; 10 * 1024]))
+        .collect();
+    let e = s
+        .append(&a, ExpectedVersion::Exact(0), big)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert_eq!(s.latest_version(&a).await?, 0);
+    // An append just under the limit goes through as one message.
+    let fits: Vec<NewEvent> = (0..5)
+        .map(|_| NewEvent::new("Big", vec![7u8; 10 * 1024]))
+        .collect();
+    assert_eq!(
+        s.append(&a, ExpectedVersion::Exact(0), fits).await?.version,
+        5
+    );
+    // A snapshot of 300 KiB is stored in chunks and comes back whole; older chunked saves
+    // beyond the retained three are purged.
+    for v in 1..=5u64 {
+        let state: Vec<u8> = (0..300 * 1024)
+            .map(|i| (i as u64 * v % 251) as u8)
+            .collect();
+        s.save_snapshot(ActorSnapshot::new(a.clone(), v, 1, state.clone()))
+            .await?;
+        let back = s.load_snapshot(&a, None).await?.expect("a snapshot");
+        assert_eq!((back.version, &back.state[..]), (v, &state[..]));
+    }
+    assert!(
+        s.load_snapshot(&a, Some(2)).await?.is_none(),
+        "only the 3 newest are kept"
+    );
+    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let mut sn = js.get_stream(s.snapshots_stream()).await?;
+    let msgs = sn.info().await?.state.messages;
+    // 3 heads + 3 saves of 5 chunks each (300 KiB / ~63 KiB).
+    assert_eq!(msgs, 3 + 3 * 5, "chunks of dropped snapshots are purged");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_history_streams_through_an_ordered_consumer_that_is_cleaned_up(
+) -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("long");
+    let s = store(&server, &ns).await;
+    let a = ActorId::new("acc-long")?;
+    for i in 0..3_000u64 {
+        s.append(&a, ExpectedVersion::Exact(i), vec![ev(&format!("e{i}"))])
+            .await?;
+    }
+    let fresh = store(&server, &ns).await;
+    let events: Vec<_> = fresh.read_stream(&a, 10, 2_990).try_collect().await?;
+    assert_eq!(events.len(), 2_981);
+    assert!(events
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.version == 10 + i as u64 && e.data == format!("e{}", 9 + i).as_bytes()));
+    // The ordered consumer is deleted once the read is over.
+    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let mut stream = js.get_stream(s.events_stream()).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let consumers = stream.info().await?.state.consumer_count;
+        if consumers == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{consumers} consumers left behind"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
