@@ -52,6 +52,8 @@ async fn a_duplicate_command_id_is_answered_once() -> anyhow::Result<()> {
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].metadata.causation_id, Some(cmd));
     assert_eq!(events[0].metadata.correlation_id, Some(cmd));
+    assert_eq!(system.stats().duplicates, 2);
+    assert_eq!(system.stats().appends, 2);
     system.shutdown().await;
     Ok(())
 }

@@ -96,6 +96,7 @@ async fn a_conflict_is_retried_after_catching_up() -> anyhow::Result<()> {
     let events = history(store.mem(), &w).await;
     assert_eq!(events.len(), 3);
     assert_eq!(events[2].event_type, "Withdrawn");
+    assert_eq!(system.stats().conflicts, 1);
     Ok(())
 }
 

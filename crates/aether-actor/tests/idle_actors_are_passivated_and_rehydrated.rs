@@ -40,6 +40,11 @@ async fn idle_actors_are_passivated_and_rehydrated() -> anyhow::Result<()> {
 
     assert_eq!(wallets.ask(&w, WalletCommand::Deposit(5)).await?, Ok(12));
     assert_eq!(activations.load(Ordering::SeqCst), 2, "rehydrated");
+    let stats = system.stats();
+    assert_eq!(
+        (stats.activations, stats.passivations, stats.snapshots),
+        (2, 1, 1)
+    );
     Ok(())
 }
 

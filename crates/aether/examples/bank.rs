@@ -189,8 +189,13 @@ async fn story(store: Arc<dyn EventStore>, bus: Arc<dyn EventBroadcaster>) -> an
 
     section("8. Passivation and rehydration");
     let active = node_a.active_actors();
-    println!("   active actors now: {active}; waiting 600 ms with no commands (passivate after 400 ms idle)");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    println!("   active actors now: {active}; no commands for a while (they passivate after 400 ms idle)");
+    let idle_since = std::time::Instant::now();
+    wait_until(|| node_a.active_actors() == 0).await?;
+    println!(
+        "   all passivated after {} ms of quiet",
+        idle_since.elapsed().as_millis()
+    );
     let snapshot = store.load_snapshot(&alice, None).await?.map(|s| s.version);
     println!(
         "   active actors now: {} (each saved a snapshot when passivated; {alice}'s is at version {})",
@@ -517,11 +522,12 @@ impl TransferHistory {
 
 /// Polls `done` until it holds, for at most five seconds.
 async fn wait_until(mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    // (Read models and passivation are asynchronous; the story waits for them to show.)
     for _ in 0..1000 {
         if done() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    anyhow::bail!("the read model did not catch up within five seconds")
+    anyhow::bail!("still waiting after five seconds")
 }
