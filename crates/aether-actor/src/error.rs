@@ -138,6 +138,8 @@ impl<C> AskError<C> {
 /// Errors the actor sends back, without the command (which the actor no longer has).
 pub(crate) fn rebrand<C>(e: AskError<()>) -> AskError<C> {
     match e {
+        // The actor never answers "mailbox full" (the caller sees it before sending); if it
+        // did, the command was not run, which is what `Timeout` says.
         AskError::MailboxFull(()) => AskError::Timeout,
         AskError::Timeout => AskError::Timeout,
         AskError::OutcomeUnknown => AskError::OutcomeUnknown,

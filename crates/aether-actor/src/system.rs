@@ -666,6 +666,10 @@ impl<A: Aggregate> Actors<A> {
     /// The result is `Err(AskError)` for a technical failure, `Ok(Err(domain_error))` when
     /// the aggregate rejected the command, and `Ok(Ok(reply))` when it was accepted (its
     /// events, if any, are then stored and broadcast).
+    ///
+    /// # Panics
+    /// Awaiting the ask outside a Tokio runtime with its time driver enabled panics, as
+    /// `tokio::spawn` and Tokio timers do.
     pub fn ask(&self, id: &ActorId, command: A::Command) -> Ask<A> {
         Ask {
             rt: self.rt.clone(),
