@@ -107,15 +107,10 @@ pub(crate) async fn run_actor<A: Aggregate>(
                 cell.mailbox.touch();
             }
             Msg::IdleCheck => {
-                let Some(idle) = cell.rt.shared.config.passivate_after else {
-                    continue;
-                };
-                if cell.mailbox.idle_for() < idle {
-                    continue;
-                }
-                Box::pin(cell.snapshot_if_behind()).await;
-                // Only if nothing arrived while the snapshot was being saved.
-                if cell.mailbox.close_if_idle(idle) {
+                let ticks = cell.rt.idle_ticks();
+                if cell.mailbox.close_if_idle(ticks) {
+                    // Closed while idle: nothing can arrive any more; save and stop.
+                    Box::pin(cell.snapshot_if_behind()).await;
                     break;
                 }
             }
@@ -198,10 +193,9 @@ pub(crate) fn encode_events<A: Aggregate>(
             headers: Default::default(),
         };
         if i == 0 {
-            metadata.headers.insert(
-                REPLY_HEADER.to_owned(),
-                to_hex(&codec::to_vec_named(reply)?),
-            );
+            metadata
+                .headers
+                .insert(REPLY_HEADER.to_owned(), encode_reply_hex(reply)?);
         }
         if A::EVENT_SCHEMA_VERSION != 1 {
             metadata.headers.insert(
@@ -214,13 +208,37 @@ pub(crate) fn encode_events<A: Aggregate>(
     Ok(out)
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+/// The reply as the hex of its MessagePack encoding (with field names), written straight
+/// into the header's string.
+fn encode_reply_hex<R: Serialize>(reply: &R) -> Result<String, Error> {
+    struct Hex(String);
+    impl std::io::Write for Hex {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            push_hex(&mut self.0, buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Hex(String::with_capacity(32));
+    rmp_serde::encode::write_named(&mut out, reply)
+        .map_err(|e| Error::codec("cannot encode the reply as MessagePack", e))?;
+    Ok(out.0)
+}
+
+fn push_hex(s: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         s.push(DIGITS[(b >> 4) as usize] as char);
         s.push(DIGITS[(b & 15) as usize] as char);
     }
+}
+
+#[cfg(test)]
+fn to_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
     s
 }
 
@@ -245,7 +263,8 @@ fn store_err(e: Error) -> AskError<()> {
 
 impl<A: Aggregate> Loaded<A> {
     fn remember(&mut self, command_id: Uuid, version: Version, capacity: usize) {
-        if capacity == 0 || self.recent.iter().any(|(c, _)| *c == command_id) {
+        // Callers only remember ids that `recall` did not find, so no scan for duplicates.
+        if capacity == 0 {
             return;
         }
         while self.recent.len() >= capacity {
@@ -385,12 +404,12 @@ impl<A: Aggregate> Cell<A> {
                 expected = loaded.version,
                 events = new_events.len()
             );
-            let appended = rt
-                .shared
-                .store
-                .append(&self.id, expected, new_events)
-                .instrument(span)
-                .await;
+            let append = rt.shared.store.append(&self.id, expected, new_events);
+            let appended = if span.is_disabled() {
+                append.await
+            } else {
+                append.instrument(span).await
+            };
             match appended {
                 Ok(appended) => {
                     let applied = catch_unwind(AssertUnwindSafe(|| {
@@ -667,6 +686,10 @@ mod tests {
     fn hex_round_trips() {
         let bytes = [0u8, 1, 0x7f, 0x80, 0xff, 0x10];
         assert_eq!(from_hex(&to_hex(&bytes)).unwrap(), bytes);
+        let reply = (7u64, "seven".to_owned());
+        let hex = encode_reply_hex(&reply).unwrap();
+        let back: (u64, String) = codec::from_slice(&from_hex(&hex).unwrap()).unwrap();
+        assert_eq!(back, reply);
         assert!(from_hex("abc").is_none());
         assert!(from_hex("zz").is_none());
     }

@@ -5,23 +5,22 @@
 //! the actor close it atomically only when it is empty (passivation loses nothing).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
-use tokio::time::{Duration, Instant};
 
 pub(crate) struct Mailbox<M> {
     state: Mutex<State<M>>,
     notify: Notify,
+    /// Sweeper ticks seen with an empty mailbox since the actor last finished a message.
+    idle_ticks: AtomicU32,
 }
 
 struct State<M> {
     queue: VecDeque<(u64, M)>,
     next_seq: u64,
     closed: bool,
-    /// When the actor last finished a message (a queued message counts as activity by
-    /// itself, see `idle_for`).
-    last_active: Instant,
 }
 
 pub(crate) enum SendError<M> {
@@ -36,9 +35,9 @@ impl<M> Mailbox<M> {
                 queue: VecDeque::new(),
                 next_seq: 0,
                 closed: false,
-                last_active: Instant::now(),
             }),
             notify: Notify::new(),
+            idle_ticks: AtomicU32::new(0),
         }
     }
 
@@ -94,25 +93,28 @@ impl<M> Mailbox<M> {
         }
     }
 
-    /// Records that the actor just finished a message.
+    /// Records that the actor just finished a message (no clock read: idleness is counted
+    /// in sweeper ticks).
     pub(crate) fn touch(&self) {
-        self.lock().last_active = Instant::now();
+        self.idle_ticks.store(0, Ordering::Relaxed);
     }
 
-    /// How long the mailbox has been empty with nothing happening (zero when not empty).
-    pub(crate) fn idle_for(&self) -> Duration {
-        let st = self.lock();
-        if st.queue.is_empty() {
-            st.last_active.elapsed()
+    /// Called by the idle sweeper once per tick: counts the tick if the mailbox is empty
+    /// and returns how many ticks in a row it has been idle.
+    pub(crate) fn tick(&self) -> u32 {
+        if self.lock().queue.is_empty() {
+            self.idle_ticks.fetch_add(1, Ordering::Relaxed) + 1
         } else {
-            Duration::ZERO
+            self.idle_ticks.store(0, Ordering::Relaxed);
+            0
         }
     }
 
-    /// Closes the mailbox if it has been idle for at least `idle`; returns whether it did.
-    pub(crate) fn close_if_idle(&self, idle: Duration) -> bool {
+    /// Closes the mailbox if it is empty and has been idle for at least `ticks` sweeper
+    /// ticks; returns whether it did.
+    pub(crate) fn close_if_idle(&self, ticks: u32) -> bool {
         let mut st = self.lock();
-        if st.queue.is_empty() && st.last_active.elapsed() >= idle {
+        if st.queue.is_empty() && self.idle_ticks.load(Ordering::Relaxed) >= ticks {
             st.closed = true;
             st.queue = VecDeque::new();
             true
@@ -147,7 +149,7 @@ mod tests {
         }
         assert_eq!(mb.withdraw(a), Some(1));
         assert_eq!(mb.withdraw(a), None);
-        assert!(!mb.close_if_idle(Duration::ZERO));
+        assert!(!mb.close_if_idle(0), "not while messages wait");
         assert_eq!(mb.close(), vec![2]);
         assert!(matches!(mb.try_send(4, 2), Err(SendError::Closed(4))));
     }

@@ -498,6 +498,15 @@ impl ActorSystem {
     }
 }
 
+/// The idle sweeper's period for an idle time, and how many of its ticks make an actor
+/// idle: a quarter of the idle time (between 1 ms and 15 s), so that an actor is passivated
+/// between `idle` and `idle` plus one period after its last command.
+fn sweep_period(idle: Duration) -> (Duration, u32) {
+    let period = (idle / 4).clamp(Duration::from_millis(1), Duration::from_secs(15));
+    let ticks = idle.as_nanos().div_ceil(period.as_nanos()).max(1);
+    (period, u32::try_from(ticks).unwrap_or(u32::MAX))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -539,7 +548,7 @@ impl<A: Aggregate> TypeRuntime<A> {
             return;
         }
         let weak = Arc::downgrade(self);
-        let period = (idle / 4).clamp(Duration::from_millis(1), Duration::from_secs(15));
+        let (period, ticks) = sweep_period(idle);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -553,7 +562,7 @@ impl<A: Aggregate> TypeRuntime<A> {
                 for shard in rt.shards.iter() {
                     let idle_ones: Vec<_> = lock(shard)
                         .values()
-                        .filter(|m| m.idle_for() >= idle)
+                        .filter(|m| m.tick() >= ticks)
                         .cloned()
                         .collect();
                     for m in idle_ones {
@@ -562,6 +571,14 @@ impl<A: Aggregate> TypeRuntime<A> {
                 }
             }
         });
+    }
+
+    /// How many sweeper ticks in a row make an actor idle.
+    pub(crate) fn idle_ticks(&self) -> u32 {
+        self.shared
+            .config
+            .passivate_after
+            .map_or(u32::MAX, |idle| sweep_period(idle).1)
     }
 
     fn shard(&self, id: &ActorId) -> &Registry<A> {
@@ -825,9 +842,34 @@ impl<A: Aggregate> IntoFuture for Ask<A> {
             actor = %self.id,
             command_id = tracing::field::Empty,
         );
+        if span.is_disabled() {
+            // No subscriber wants it: skip the span's enter and exit on every poll.
+            return Box::pin(self.run());
+        }
         if let Some(id) = self.command_id {
             span.record("command_id", tracing::field::display(id));
         }
         Box::pin(self.run().instrument(span))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweeper_ticks_four_times_per_idle_period_at_most_every_15_s() {
+        let ms = Duration::from_millis;
+        assert_eq!(sweep_period(ms(100)), (ms(25), 4));
+        assert_eq!(
+            sweep_period(Duration::from_secs(120)),
+            (Duration::from_secs(15), 8)
+        );
+        assert_eq!(
+            sweep_period(Duration::from_secs(3600)),
+            (Duration::from_secs(15), 240)
+        );
+        assert_eq!(sweep_period(Duration::ZERO), (ms(1), 1));
+        assert_eq!(sweep_period(ms(2)), (ms(1), 2));
     }
 }
