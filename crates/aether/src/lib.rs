@@ -67,12 +67,12 @@
 //! | `mem`   | yes     | [`InMemoryEventStore`] (module [`mem`]): the embedded store, no server needed |
 //! | `jetstream` | no  | `JetStreamEventStore` (module `jetstream`): the production store on NATS JetStream |
 //! | `model` | no      | module `model`: EventStorming models (build, load/save TOML or JSON, validate, render to Mermaid, check against the aggregates' [`DescribeAggregate`] descriptions) |
-//! | `full`  | no      | every feature below |
+//! | `full`  | no      | every feature above |
 //!
 //! The core contracts ([`EventStore`], [`EventBroadcaster`], the in-process [`EventBus`],
 //! ids, events, errors) and the actor runtime ([`ActorSystem`], [`Aggregate`],
-//! [`testing`]) are always available. Production backends — a JetStream event store, a
-//! NATS event bus, clustering, the EventStorming model — come as further features.
+//! [`testing`]) are always available. A NATS event bus (`nats`) and clustering (`cluster`)
+//! will come as further features.
 //!
 //! Only this crate is the stability promise; the `aether-*` crates it re-exports may
 //! change between minor versions.
