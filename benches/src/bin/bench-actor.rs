@@ -20,7 +20,9 @@
 //!
 //! Options: `--rounds N` (default 7), `--asks N` per round-trip round (default 20,000),
 //! `--idle N` actors for the memory part (default 100,000), `--part 1|2|3|4` to run one
-//! part only. Exits with an error after printing everything when a goal is not met.
+//! part only. With `BENCH_ACTOR_CURRENT_THREAD` set, the round trip runs on the
+//! current-thread runtime only (for profiling). Exits with an error after printing
+//! everything when a goal is not met.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -495,7 +497,12 @@ fn main() -> anyhow::Result<()> {
     println!("bench actor — {}", machine());
     let mut unmet: Vec<String> = Vec::new();
     if run(1) {
-        for workers in [0, 2] {
+        let flavours: &[usize] = if std::env::var_os("BENCH_ACTOR_CURRENT_THREAD").is_some() {
+            &[0]
+        } else {
+            &[0, 2]
+        };
+        for &workers in flavours {
             let ratio = round_trip(workers, rounds, asks)?;
             if ratio > 5.0 {
                 unmet.push(format!(
