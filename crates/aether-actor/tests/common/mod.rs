@@ -145,6 +145,8 @@ pub struct Knobs {
     pub fail_appends: AtomicBool,
     /// Appends store, then report a failure (a lost acknowledgement).
     pub fail_after_append: AtomicBool,
+    /// Snapshot loads and saves fail.
+    pub fail_snapshots: AtomicBool,
     /// Appends wait this many milliseconds first.
     pub append_delay_ms: AtomicU64,
     /// How many appends have started.
@@ -159,6 +161,7 @@ impl Default for Knobs {
             store: InMemoryEventStore::new(ns()),
             fail_appends: AtomicBool::new(false),
             fail_after_append: AtomicBool::new(false),
+            fail_snapshots: AtomicBool::new(false),
             append_delay_ms: AtomicU64::new(0),
             appends_started: AtomicUsize::new(0),
             stream_reads: Mutex::new(Vec::new()),
@@ -178,6 +181,9 @@ impl TestStore {
     }
     pub fn set_fail_after_append(&self, on: bool) {
         self.inner.fail_after_append.store(on, Ordering::SeqCst);
+    }
+    pub fn set_fail_snapshots(&self, on: bool) {
+        self.inner.fail_snapshots.store(on, Ordering::SeqCst);
     }
     pub fn set_append_delay(&self, d: Duration) {
         self.inner
@@ -250,6 +256,12 @@ impl EventStore for TestStore {
         self.inner.store.latest_version(actor).await
     }
     async fn save_snapshot(&self, snapshot: ActorSnapshot) -> Result<()> {
+        if self.inner.fail_snapshots.load(Ordering::SeqCst) {
+            return Err(Error::unavailable(
+                "injected snapshot failure",
+                "test store",
+            ));
+        }
         self.inner.store.save_snapshot(snapshot).await
     }
     async fn load_snapshot(
@@ -257,6 +269,12 @@ impl EventStore for TestStore {
         actor: &ActorId,
         at_or_below: Option<Version>,
     ) -> Result<Option<ActorSnapshot>> {
+        if self.inner.fail_snapshots.load(Ordering::SeqCst) {
+            return Err(Error::unavailable(
+                "injected snapshot failure",
+                "test store",
+            ));
+        }
         self.inner.store.load_snapshot(actor, at_or_below).await
     }
 }
