@@ -6,7 +6,9 @@
 //!    between two tasks: a tokio `mpsc` send carrying a `oneshot` sender, answered at once.
 //!    Both run on the same runtime, in alternating rounds, once on a current-thread runtime
 //!    and once on a two-worker one; the median ratio of latencies (ask / raw) is reported,
-//!    goal <= 5. Every allocation goes through a counting allocator on both sides.
+//!    goal <= 5. Every allocation goes through a counting allocator on both sides. On the
+//!    current-thread runtime the ask's time is then split: the same asks against a store
+//!    that keeps nothing, and bare appends of the same event to the in-memory store.
 //! 2. **Throughput.** 1,000 actors, one client task each, asking in a loop, on a runtime with
 //!    1 and then 2 worker threads; commands/s, next to the same load on 1,000 raw
 //!    mpsc + oneshot tasks.
@@ -230,7 +232,113 @@ fn round_trip(workers: usize, rounds: usize, asks: u64) -> anyhow::Result<f64> {
         }
     );
     rt.block_on(system.shutdown());
+    if workers == 0 {
+        breakdown(&rt, rounds, asks)?;
+    }
     Ok(latency_ratio)
+}
+
+/// Splits an ask's time: the same asks against a store that keeps nothing (the runtime's
+/// own cost), and bare appends of the same events to the in-memory store.
+fn breakdown(rt: &tokio::runtime::Runtime, rounds: usize, asks: u64) -> anyhow::Result<()> {
+    let (mut runtime_only, mut appends) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let system = ActorSystem::builder().store(NullStore::default()).build()?;
+        let counters = system.actors::<Counter>();
+        let elapsed = rt.block_on(async move {
+            let actor = id(format!("null-{round}"));
+            tokio::spawn(async move {
+                let start = Instant::now();
+                for _ in 0..asks {
+                    let reply = counters.ask(&actor, CounterCommand::Add(1)).await;
+                    std::hint::black_box(reply.expect("no technical error").expect("accepted"));
+                }
+                start.elapsed()
+            })
+            .await
+        })?;
+        runtime_only.push(elapsed.as_secs_f64() * 1e6 / asks as f64);
+        rt.block_on(system.shutdown());
+        let store = InMemoryEventStore::new(ns());
+        let elapsed = rt.block_on(async {
+            let actor = id(format!("bare-{round}"));
+            let start = Instant::now();
+            for v in 0..asks {
+                let e = NewEvent::encode("Added", &CounterEvent::Added(1))?;
+                store
+                    .append(&actor, ExpectedVersion::Exact(v), vec![e])
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(start.elapsed())
+        })?;
+        appends.push(elapsed.as_secs_f64() * 1e6 / asks as f64);
+    }
+    println!(
+        "breakdown: the same ask against a store that keeps nothing {:.2} us; a bare in-memory append of an encoded event {:.2} us (medians)",
+        median(&runtime_only),
+        median(&appends)
+    );
+    Ok(())
+}
+
+/// A store that accepts every append and keeps nothing but each actor's version.
+#[derive(Default)]
+struct NullStore {
+    versions: std::sync::Mutex<std::collections::HashMap<ActorId, u64>>,
+}
+
+#[aether_core::async_trait]
+impl EventStore for NullStore {
+    fn namespace(&self) -> &Namespace {
+        static NS: std::sync::OnceLock<Namespace> = std::sync::OnceLock::new();
+        NS.get_or_init(ns)
+    }
+    async fn append(
+        &self,
+        actor: &ActorId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> aether_core::Result<aether_core::Appended> {
+        let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        let v = versions.entry(actor.clone()).or_default();
+        if !expected.matches(*v) {
+            return Err(aether_core::Error::conflict(actor.clone(), expected, *v));
+        }
+        let first = *v + 1;
+        *v += events.len() as u64;
+        Ok(aether_core::Appended {
+            first_version: first,
+            version: *v,
+            position: aether_core::StorePosition(*v),
+            duplicate: false,
+        })
+    }
+    async fn read(
+        &self,
+        _: &ActorId,
+        _: u64,
+        _: u64,
+        _: usize,
+    ) -> aether_core::Result<Vec<aether_core::Event>> {
+        Ok(Vec::new())
+    }
+    fn read_stream(&self, _: &ActorId, _: u64, _: u64) -> aether_core::EventStream {
+        Box::pin(futures::stream::empty())
+    }
+    async fn latest_version(&self, actor: &ActorId) -> aether_core::Result<u64> {
+        let versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(versions.get(actor).copied().unwrap_or(0))
+    }
+    async fn save_snapshot(&self, _: aether_core::ActorSnapshot) -> aether_core::Result<()> {
+        Ok(())
+    }
+    async fn load_snapshot(
+        &self,
+        _: &ActorId,
+        _: Option<u64>,
+    ) -> aether_core::Result<Option<aether_core::ActorSnapshot>> {
+        Ok(None)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
