@@ -1,24 +1,28 @@
 //! `cargo xtask bench actor`: the event-sourced actor runtime on the in-memory store.
 //!
-//! 1. **Round trip.** One client task asks one actor `Add(1)` over and over: the command
+//! 1. **Activation.** 1,000 actors, each with a snapshot at version 100 and 100 later events
+//!    (written by another writer); the first ask of a fresh system activates each one. Time
+//!    and allocations per activation (less those of a warm ask), next to doing the same
+//!    loading by hand (snapshot decode, stream, decode, apply).
+//! 2. **Memory.** 100,000 actors activated (by a command that stores nothing, so the store
+//!    holds nothing for them) and left idle: heap bytes per actor, measured with the
+//!    counting allocator; then again after they are all passivated. The goal is <= 1 KiB.
+//! 3. **Round trip.** One client task asks one actor `Add(1)` over and over: the command
 //!    goes through the mailbox, is decided, its event is appended to the in-memory store and
 //!    broadcast, and the reply comes back. The baseline is the bare minimum of a round trip
 //!    between two tasks: a tokio `mpsc` send carrying a `oneshot` sender, answered at once.
 //!    Both run on the same runtime, in alternating rounds, once on a current-thread runtime
 //!    and once on a two-worker one; the median ratio of latencies (ask / raw) is reported,
-//!    goal <= 5. Every allocation goes through a counting allocator on both sides. On the
-//!    current-thread runtime the ask's time is then split: the same asks against a store
-//!    that keeps nothing, and bare appends of the same event to the in-memory store.
-//! 2. **Throughput.** 1,000 actors, one client task each, asking in a loop, on a runtime with
+//!    goal <= 5. On the current-thread runtime the ask's time is then split: the same asks
+//!    against a store that keeps nothing, and bare appends of the same event to the
+//!    in-memory store.
+//! 4. **Throughput.** 1,000 actors, one client task each, asking in a loop, on a runtime with
 //!    1 and then 2 worker threads; commands/s, next to the same load on 1,000 raw
 //!    mpsc + oneshot tasks.
-//! 3. **Activation.** 1,000 actors, each with a snapshot at version 100 and 100 later events
-//!    (written by another writer); the first ask of a fresh system activates each one. Time
-//!    and allocations per activation (less those of a warm ask), next to doing the same
-//!    loading by hand (snapshot decode, stream, decode, apply).
-//! 4. **Memory.** 100,000 actors activated (by a command that stores nothing, so the store
-//!    holds nothing for them) and left idle: heap bytes per actor, measured with the
-//!    counting allocator; then again after they are all passivated. The goal is <= 1 KiB.
+//!
+//! Parts 1 and 2 count allocations (the testkit's counting allocator, plus a count of
+//! calls); parts 3 and 4 run after counting is switched off, so both sides of their
+//! comparisons use the plain system allocator.
 //!
 //! Options: `--rounds N` (default 7), `--asks N` per round-trip round (default 20,000),
 //! `--idle N` actors for the memory part (default 100,000), `--part 1|2|3|4` to run one
@@ -26,8 +30,9 @@
 //! current-thread runtime only (for profiling). Exits with an error after printing
 //! everything when a goal is not met.
 
+use std::alloc::System;
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,6 +53,12 @@ use tokio::sync::{mpsc, oneshot};
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+/// Whether allocations are counted. The memory and activation parts run first, counting;
+/// then counting is turned off for good, so that the timed parts run both sides on the
+/// plain system allocator, as in production. (Blocks allocated while counting and freed
+/// afterwards are not subtracted any more; nothing reads the counters by then.)
+static COUNTING: AtomicBool = AtomicBool::new(true);
+
 struct CountingCalls;
 
 // SAFETY: every method forwards to the testkit's `CountingAllocator` (itself a forwarder
@@ -58,20 +69,36 @@ struct CountingCalls;
 )]
 unsafe impl GlobalAlloc for CountingCalls {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !COUNTING.load(Ordering::Relaxed) {
+            // SAFETY: forwarded unchanged.
+            return unsafe { System.alloc(layout) };
+        }
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded unchanged.
         unsafe { CountingAllocator.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if !COUNTING.load(Ordering::Relaxed) {
+            // SAFETY: forwarded unchanged.
+            return unsafe { System.alloc_zeroed(layout) };
+        }
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded unchanged.
         unsafe { CountingAllocator.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if !COUNTING.load(Ordering::Relaxed) {
+            // SAFETY: every block comes from `System`, directly or through the counter.
+            return unsafe { System.dealloc(ptr, layout) };
+        }
         // SAFETY: forwarded unchanged; `ptr` came from this allocator.
         unsafe { CountingAllocator.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if !COUNTING.load(Ordering::Relaxed) {
+            // SAFETY: every block comes from `System`, directly or through the counter.
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded unchanged; `ptr` came from this allocator.
         unsafe { CountingAllocator.realloc(ptr, layout, new_size) }
@@ -176,12 +203,12 @@ async fn raw_ask(server: &mpsc::Sender<RawRequest>, n: u64) -> u64 {
 
 fn round_trip(workers: usize, rounds: usize, asks: u64) -> anyhow::Result<f64> {
     let rt = if workers == 0 {
-        println!("\n## 1. ask round trip vs raw mpsc + oneshot (current-thread runtime, {asks} sequential asks per round)");
+        println!("\n## 3. ask round trip vs raw mpsc + oneshot (current-thread runtime, {asks} sequential asks per round)");
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
     } else {
-        println!("\n## 1. ask round trip vs raw mpsc + oneshot ({workers} worker threads, {asks} sequential asks per round)");
+        println!("\n## 3. ask round trip vs raw mpsc + oneshot ({workers} worker threads, {asks} sequential asks per round)");
         runtime(workers)?
     };
     let system = ActorSystem::builder()
@@ -349,7 +376,7 @@ const ACTORS: usize = 1_000;
 
 fn throughput(workers: usize, rounds: usize, per_actor: u64) -> anyhow::Result<()> {
     println!(
-        "\n## 2. throughput: {ACTORS} actors, one client task each, {per_actor} asks each, {workers} worker thread(s)"
+        "\n## 4. throughput: {ACTORS} actors, one client task each, {per_actor} asks each, {workers} worker thread(s)"
     );
     let rt = runtime(workers)?;
     let system = ActorSystem::builder()
@@ -419,7 +446,7 @@ fn throughput(workers: usize, rounds: usize, per_actor: u64) -> anyhow::Result<(
 
 fn activation(actors: usize) -> anyhow::Result<()> {
     println!(
-        "\n## 3. activation: {actors} actors, each a snapshot at version 100 plus 100 later events"
+        "\n## 1. activation: {actors} actors, each a snapshot at version 100 plus 100 later events"
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -531,7 +558,7 @@ fn activation(actors: usize) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------
 
 fn memory(actors: usize) -> anyhow::Result<f64> {
-    println!("\n## 4. memory: {actors} activated idle actors (nothing stored for them)");
+    println!("\n## 2. memory: {actors} activated idle actors (nothing stored for them)");
     let rt = runtime(2)?;
     rt.block_on(async {
         let store = InMemoryEventStore::new(ns());
@@ -605,6 +632,16 @@ fn main() -> anyhow::Result<()> {
     println!("bench actor — {}", machine());
     let mut unmet: Vec<String> = Vec::new();
     if run(1) {
+        activation(1_000)?;
+    }
+    if run(2) {
+        let bytes = memory(idle)?;
+        if bytes > 1024.0 {
+            unmet.push(format!("{bytes:.0} bytes per idle actor (goal <= 1024)"));
+        }
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    if run(3) {
         let flavours: &[usize] = if std::env::var_os("BENCH_ACTOR_CURRENT_THREAD").is_some() {
             &[0]
         } else {
@@ -624,18 +661,9 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    if run(2) {
+    if run(4) {
         for workers in [1, 2] {
             throughput(workers, rounds.clamp(3, 5), 50)?;
-        }
-    }
-    if run(3) {
-        activation(1_000)?;
-    }
-    if run(4) {
-        let bytes = memory(idle)?;
-        if bytes > 1024.0 {
-            unmet.push(format!("{bytes:.0} bytes per idle actor (goal <= 1024)"));
         }
     }
     if !unmet.is_empty() {
