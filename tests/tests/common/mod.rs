@@ -56,7 +56,10 @@ pub(crate) async fn connect(
             Err(e) if e.is_transient() && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Err(e) => panic!("connecting a store to {url}: {e}"),
+            Err(e) => panic!(
+                "connecting a store to {url}: {} error: {e} ({e:?})",
+                e.kind()
+            ),
         }
     }
 }
