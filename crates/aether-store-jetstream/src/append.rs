@@ -62,7 +62,7 @@ impl JetStreamEventStore {
         }
         let limit = self.max_append_bytes();
         let mut total = 0usize;
-        let small = events.len() <= 8;
+        let small = events.len() <= 16;
         let mut ids = HashSet::with_capacity(if small { 0 } else { events.len() });
         for (i, e) in events.iter().enumerate() {
             e.validate(limit)?;
@@ -104,6 +104,8 @@ impl JetStreamEventStore {
     ) -> Result<Appended> {
         let mut tail = match self.inner.cache.get(actor) {
             Some(t) if t.version == v => t,
+            // "No events yet" is exactly what expected sequence 0 asks the server.
+            None if v == 0 => Tail::EMPTY,
             _ => {
                 let (now, rec) = self.leader_tail(actor, subject, deadline).await?;
                 if now.version != v {

@@ -66,19 +66,27 @@ impl JetStreamEventStore {
             .await
             .map_err(|e| errors::map("requesting a batch read", e))?;
         let timeout = self.inner.options.request_timeout;
+        // One timer for the whole batch, not one per message.
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
         let mut msgs = Vec::new();
         loop {
-            let msg = match tokio::time::timeout(timeout, sub.next()).await {
-                Ok(Some(m)) => m,
-                Ok(None) => {
+            let next = tokio::select! {
+                biased;
+                m = sub.next() => Some(m),
+                () = &mut deadline => None,
+            };
+            let msg = match next {
+                Some(Some(m)) => m,
+                Some(None) => {
                     return Err(Error::unavailable(
                         "batch read",
                         std::io::Error::other("the connection closed the reply subscription"),
                     ))
                 }
-                Err(_) => {
+                None => {
                     return Err(Error::Timeout(format!(
-                        "batch read of {subject} on {stream}: no reply within {timeout:?}"
+                        "batch read of {subject} on {stream}: no complete reply within {timeout:?}"
                     )))
                 }
             };

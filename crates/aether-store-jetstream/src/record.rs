@@ -93,7 +93,16 @@ pub(crate) fn encode_events(
             })
             .collect(),
     };
-    rmp_serde::to_vec_named(&record).map_err(|e| Error::codec("cannot encode an event record", e))
+    let estimate = 64
+        + actor.as_str().len()
+        + events
+            .iter()
+            .map(|e| 64 + e.event_type.len() + e.data.len())
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(estimate);
+    rmp_serde::encode::write_named(&mut out, &record)
+        .map_err(|e| Error::codec("cannot encode an event record", e))?;
+    Ok(out)
 }
 
 /// A decoded event record: the events of one append.
