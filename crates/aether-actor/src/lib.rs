@@ -81,5 +81,5 @@ pub mod testing;
 pub use actor::{REPLY_HEADER, SCHEMA_HEADER};
 pub use aggregate::Aggregate;
 pub use error::{AskError, AskErrorKind};
-pub use system::{ActorStats, ActorSystem, ActorSystemBuilder, Actors, Ask, AskResult};
+pub use system::{ActorStats, ActorSystem, ActorSystemBuilder, Actors, Ask, AskFuture, AskResult};
 pub use testing::{AggregateOutcome, AggregateTest};

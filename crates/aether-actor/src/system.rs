@@ -14,7 +14,6 @@ use aether_core::{
     Uuid,
 };
 use tokio::sync::{oneshot, Notify};
-use tracing::Instrument;
 
 use crate::actor::{run_actor, AskMsg, Msg, Outcome};
 use crate::aggregate::Aggregate;
@@ -514,7 +513,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 const SHARDS: usize = 32;
 
 type Registry<A> = Mutex<HashMap<ActorId, Arc<Mailbox<Msg<A>>>>>;
-type Sent<A> = (Arc<Mailbox<Msg<A>>>, u64);
+type Queued<A> = (Arc<Mailbox<Msg<A>>>, u64);
 
 /// The runtime of one aggregate type: its behaviour and its active actors.
 pub(crate) struct TypeRuntime<A: Aggregate> {
@@ -599,7 +598,11 @@ impl<A: Aggregate> TypeRuntime<A> {
     }
 
     /// Queues `msg` for `id`, activating the actor if needed.
-    fn send(self: &Arc<Self>, id: &ActorId, mut msg: Msg<A>) -> Result<Sent<A>, SendError<Msg<A>>> {
+    fn send(
+        self: &Arc<Self>,
+        id: &ActorId,
+        mut msg: Msg<A>,
+    ) -> Result<Queued<A>, SendError<Msg<A>>> {
         let capacity = self.shared.config.mailbox_capacity;
         loop {
             let mailbox = {
@@ -790,7 +793,8 @@ impl<A: Aggregate> Ask<A> {
         self
     }
 
-    async fn run(self) -> AskResult<A> {
+    /// Hands the command to the actor: the synchronous first step of an ask.
+    fn send(self) -> Result<Sent<A>, AskError<A::Command>> {
         let Ask {
             rt,
             id,
@@ -802,8 +806,6 @@ impl<A: Aggregate> Ask<A> {
         if rt.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(AskError::ShuttingDown);
         }
-        let deadline =
-            tokio::time::Instant::now() + timeout.unwrap_or(rt.shared.config.ask_timeout);
         let command_id = command_id.unwrap_or_else(Uuid::now_v7);
         let (tx, rx) = oneshot::channel::<Outcome<A>>();
         let msg = Msg::Ask(Box::new(AskMsg {
@@ -812,44 +814,108 @@ impl<A: Aggregate> Ask<A> {
             correlation_id: correlation_id.unwrap_or(command_id),
             reply: tx,
         }));
-        let (mailbox, seq) = match rt.send(&id, msg) {
-            Ok(sent) => sent,
+        let deadline =
+            tokio::time::Instant::now() + timeout.unwrap_or(rt.shared.config.ask_timeout);
+        match rt.send(&id, msg) {
+            Ok((mailbox, seq)) => Ok(Sent {
+                mailbox,
+                seq,
+                wait: tokio::time::timeout_at(deadline, rx),
+            }),
             Err(SendError::Full(Msg::Ask(m))) | Err(SendError::Closed(Msg::Ask(m))) => {
-                return Err(AskError::MailboxFull(m.command))
+                Err(AskError::MailboxFull(m.command))
             }
             Err(_) => unreachable!("an ask message is handed back as sent"),
+        }
+    }
+}
+
+/// A command handed to its actor, waiting for the answer.
+struct Sent<A: Aggregate> {
+    mailbox: Arc<Mailbox<Msg<A>>>,
+    seq: u64,
+    wait: tokio::time::Timeout<oneshot::Receiver<Outcome<A>>>,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of an [`Ask`]: hands the command to the actor on its first poll, then
+    /// waits for the answer until the deadline.
+    #[must_use = "an ask does nothing until it is awaited"]
+    pub struct AskFuture<A: Aggregate> {
+        ask: Option<Ask<A>>,
+        queued: Option<(Arc<Mailbox<Msg<A>>>, u64)>,
+        #[pin]
+        wait: Option<tokio::time::Timeout<oneshot::Receiver<Outcome<A>>>>,
+        span: tracing::Span,
+    }
+}
+
+impl<A: Aggregate> std::fmt::Debug for AskFuture<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AskFuture")
+            .field("type", &A::TYPE_NAME)
+            .field("sent", &self.queued.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregate> Future for AskFuture<A> {
+    type Output = AskResult<A>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<AskResult<A>> {
+        use std::task::Poll;
+        let mut this = self.project();
+        let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
+        if let Some(ask) = this.ask.take() {
+            match ask.send() {
+                Ok(sent) => {
+                    *this.queued = Some((sent.mailbox, sent.seq));
+                    this.wait.set(Some(sent.wait));
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        let Some(wait) = this.wait.as_mut().as_pin_mut() else {
+            panic!("an ask future polled after it completed");
         };
-        match tokio::time::timeout_at(deadline, rx).await {
+        let outcome = std::task::ready!(wait.poll(cx));
+        this.wait.set(None);
+        let queued = this.queued.take();
+        Poll::Ready(match outcome {
             Ok(Ok(outcome)) => outcome.map_err(rebrand),
             // The actor dropped the request without answering: it stopped abnormally.
             Ok(Err(_)) => Err(AskError::OutcomeUnknown),
-            Err(_) => match mailbox.withdraw(seq) {
+            Err(_) => match queued.and_then(|(mailbox, seq)| mailbox.withdraw(seq)) {
                 Some(_) => Err(AskError::Timeout),
                 None => Err(AskError::OutcomeUnknown),
             },
-        }
+        })
     }
 }
 
 impl<A: Aggregate> IntoFuture for Ask<A> {
     type Output = AskResult<A>;
-    type IntoFuture = Pin<Box<dyn Future<Output = AskResult<A>> + Send>>;
+    type IntoFuture = AskFuture<A>;
 
-    fn into_future(self) -> Self::IntoFuture {
+    fn into_future(self) -> AskFuture<A> {
         let span = tracing::debug_span!(
             "ask",
             aggregate = A::TYPE_NAME,
             actor = %self.id,
             command_id = tracing::field::Empty,
         );
-        if span.is_disabled() {
-            // No subscriber wants it: skip the span's enter and exit on every poll.
-            return Box::pin(self.run());
-        }
-        if let Some(id) = self.command_id {
+        if let (false, Some(id)) = (span.is_disabled(), self.command_id) {
             span.record("command_id", tracing::field::display(id));
         }
-        Box::pin(self.run().instrument(span))
+        AskFuture {
+            ask: Some(self),
+            queued: None,
+            wait: None,
+            span,
+        }
     }
 }
 
