@@ -84,7 +84,7 @@ pub use aether_core::*;
 pub use aether_actor as actor;
 pub use aether_actor::{
     testing, ActorStats, ActorSystem, ActorSystemBuilder, Actors, Aggregate, AggregateTest, Ask,
-    AskError, AskErrorKind, AskResult,
+    AskError, AskErrorKind, AskFuture, AskResult,
 };
 
 #[cfg(feature = "mem")]
