@@ -186,6 +186,12 @@ async fn story(store: Arc<dyn EventStore>, bus: Arc<dyn EventBroadcaster>) -> an
         "   snapshot every 5 events: {alice} has {latest} events, newest snapshot at version {}",
         snapshot.map_or("none".into(), |v| v.to_string())
     );
+    if let Some(v) = snapshot {
+        println!(
+            "   activating it now would load that snapshot and replay only versions {} to {latest}",
+            v + 1
+        );
+    }
 
     section("8. Passivation and rehydration");
     let active = node_a.active_actors();
@@ -203,10 +209,13 @@ async fn story(store: Arc<dyn EventStore>, bus: Arc<dyn EventBroadcaster>) -> an
         snapshot.map_or("none".into(), |v| v.to_string())
     );
     let activations = node_a.stats().activations;
+    let latest = store.latest_version(&alice).await?;
     let reply = accounts.ask(&alice, deposit(1_00)).await??;
     println!(
-        "   Customer -> {alice}: DepositMoney 1.00 => rehydrated from its snapshot ({} activation), balance {}",
+        "   Customer -> {alice}: DepositMoney 1.00 => rehydrated ({} activation: the snapshot at version {} plus {} later events), balance {}",
         node_a.stats().activations - activations,
+        snapshot.map_or("none".into(), |v| v.to_string()),
+        latest - snapshot.unwrap_or(0),
         money(reply.balance)
     );
 
