@@ -497,12 +497,14 @@ impl ActorSystem {
     }
 }
 
-/// The idle sweeper's period for an idle time, and how many of its ticks make an actor
-/// idle: a quarter of the idle time (between 1 ms and 15 s), so that an actor is passivated
-/// between `idle` and `idle` plus one period after its last command.
+/// The idle sweeper's period for an idle time, and how many of its ticks in a row make an
+/// actor idle: the period is a quarter of the idle time (between 1 ms and 15 s); the first
+/// counted tick may come right after the last command, so one tick more than the idle time
+/// spans is needed. An actor is thus passivated between `idle` and `idle` plus one period
+/// after its last command.
 fn sweep_period(idle: Duration) -> (Duration, u32) {
     let period = (idle / 4).clamp(Duration::from_millis(1), Duration::from_secs(15));
-    let ticks = idle.as_nanos().div_ceil(period.as_nanos()).max(1);
+    let ticks = idle.as_nanos().div_ceil(period.as_nanos()) + 1;
     (period, u32::try_from(ticks).unwrap_or(u32::MAX))
 }
 
@@ -925,17 +927,11 @@ mod tests {
 
     #[test]
     fn the_sweeper_ticks_four_times_per_idle_period_at_most_every_15_s() {
-        let ms = Duration::from_millis;
-        assert_eq!(sweep_period(ms(100)), (ms(25), 4));
-        assert_eq!(
-            sweep_period(Duration::from_secs(120)),
-            (Duration::from_secs(15), 8)
-        );
-        assert_eq!(
-            sweep_period(Duration::from_secs(3600)),
-            (Duration::from_secs(15), 240)
-        );
+        let (ms, secs) = (Duration::from_millis, Duration::from_secs);
+        assert_eq!(sweep_period(ms(100)), (ms(25), 5));
+        assert_eq!(sweep_period(secs(120)), (secs(15), 9));
+        assert_eq!(sweep_period(secs(3600)), (secs(15), 241));
         assert_eq!(sweep_period(Duration::ZERO), (ms(1), 1));
-        assert_eq!(sweep_period(ms(2)), (ms(1), 2));
+        assert_eq!(sweep_period(ms(2)), (ms(1), 3));
     }
 }

@@ -18,12 +18,13 @@ async fn a_deadline_passed_while_running_is_outcome_unknown() -> anyhow::Result<
     let wallets = system.actors::<Wallet>();
     let w = id("w-1");
 
-    store.set_append_delay(Duration::from_millis(300));
+    wallets.ask(&w, WalletCommand::Peek).await??; // activated, so it starts at once
+    store.set_append_delay(Duration::from_millis(600));
     let cmd_id = Uuid::now_v7();
     let outcome = wallets
         .ask(&w, WalletCommand::Deposit(5))
         .command_id(cmd_id)
-        .timeout(Duration::from_millis(50))
+        .timeout(Duration::from_millis(150))
         .await;
     assert!(
         matches!(outcome, Err(AskError::OutcomeUnknown)),
@@ -33,7 +34,7 @@ async fn a_deadline_passed_while_running_is_outcome_unknown() -> anyhow::Result<
     // The command did complete; asking again with the same id tells the outcome without
     // running it a second time.
     store.set_append_delay(Duration::ZERO);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let again = wallets
         .ask(&w, WalletCommand::Deposit(5))
         .command_id(cmd_id)

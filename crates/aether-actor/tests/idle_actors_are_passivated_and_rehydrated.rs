@@ -27,8 +27,21 @@ async fn idle_actors_are_passivated_and_rehydrated() -> anyhow::Result<()> {
     assert!(wallets.is_active(&w));
     assert_eq!(system.active_actors(), 1);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!wallets.is_active(&w), "passivated after being idle");
+    let idle_since = std::time::Instant::now();
+    while wallets.is_active(&w) {
+        assert!(
+            idle_since.elapsed() < Duration::from_secs(5),
+            "not passivated"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Not before the idle time (100 ms) has passed.
+    assert!(
+        idle_since.elapsed() >= Duration::from_millis(90),
+        "{:?}",
+        idle_since.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(system.active_actors(), 0, "its task is gone");
     assert_eq!(passivations.load(Ordering::SeqCst), 1);
     let snap = store
