@@ -121,6 +121,10 @@ impl JetStreamEventStore {
         let js = jetstream::ContextBuilder::new()
             .timeout(options.request_timeout)
             .build(client.clone());
+        // The version alone tells an old server, whose account info may not even parse.
+        if parse_version(&info.version).is_some_and(|v| v < MIN_SERVER_VERSION) {
+            check_server_capabilities(&info.version, 0)?;
+        }
         let account = with_retry(&options, "querying the JetStream account", || {
             js.query_account()
         })
