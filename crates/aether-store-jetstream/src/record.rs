@@ -207,7 +207,7 @@ pub(crate) fn decode_events(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<
             id: e.id,
             event_type: e.event_type.into_owned(),
             data: match e.data {
-                std::borrow::Cow::Borrowed(d) => bytes.slice_ref(d),
+                std::borrow::Cow::Borrowed(d) => sub_bytes(bytes, d),
                 std::borrow::Cow::Owned(d) => Bytes::from(d),
             },
             meta: e.meta,
@@ -224,6 +224,16 @@ pub(crate) fn decode_events(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<
         time: record.time,
         events,
     })
+}
+
+/// `part` as a slice of `whole` without copying when it lies inside it (it always does when
+/// the decoder borrowed it from `whole`), else as a copy: never a panic.
+fn sub_bytes(whole: &Bytes, part: &[u8]) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if !part.is_empty() && end <= whole.len() => whole.slice(start..end),
+        _ => Bytes::copy_from_slice(part),
+    }
 }
 
 /// Where a large snapshot's state is kept: `count` chunk messages, `len` bytes in all.
