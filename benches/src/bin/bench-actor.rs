@@ -338,6 +338,7 @@ impl EventStore for NullStore {
             version: *v,
             position: aether_core::StorePosition(*v),
             duplicate: false,
+            timestamp: Some(aether_core::OffsetDateTime::now_utc()),
         })
     }
     async fn read(

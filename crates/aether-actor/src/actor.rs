@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aether_core::{
     codec, ActorId, ActorSnapshot, Bytes, Error, ErrorKind, Event, ExpectedVersion, Metadata,
-    NewEvent, OffsetDateTime, Uuid, Version,
+    NewEvent, Uuid, Version,
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -396,7 +396,6 @@ impl<A: Aggregate> Cell<A> {
             let new_events =
                 encode_events::<A>(&events, &reply, ask.command_id, ask.correlation_id)
                     .map_err(AskError::Codec)?;
-            let to_publish = new_events.clone();
             let expected = ExpectedVersion::Exact(loaded.version);
             let span = tracing::debug_span!(
                 "append",
@@ -404,14 +403,17 @@ impl<A: Aggregate> Cell<A> {
                 expected = loaded.version,
                 events = new_events.len()
             );
-            let append = rt.shared.store.append(&self.id, expected, new_events);
+            let append = rt
+                .shared
+                .store
+                .append_shared(&self.id, expected, new_events);
             let appended = if span.is_disabled() {
                 append.await
             } else {
                 append.instrument(span).await
             };
             match appended {
-                Ok(appended) => {
+                Ok((appended, stored)) => {
                     let applied = catch_unwind(AssertUnwindSafe(|| {
                         for e in &events {
                             A::apply(&mut loaded.state, e);
@@ -425,19 +427,6 @@ impl<A: Aggregate> Cell<A> {
                     Counters::bump(&rt.shared.stats.appends);
                     loaded.version = appended.version;
                     loaded.remember(ask.command_id, appended.first_version, capacity);
-                    let now = OffsetDateTime::now_utc();
-                    let stored: Vec<Arc<Event>> = to_publish
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, e)| {
-                            Arc::new(Event::from_new(
-                                self.id.clone(),
-                                appended.first_version + i as u64,
-                                e,
-                                now,
-                            ))
-                        })
-                        .collect();
                     let id = &self.id;
                     let hook = catch_unwind(AssertUnwindSafe(|| {
                         rt.aggregate.on_persisted(id, &loaded.state, &stored)

@@ -53,6 +53,42 @@ pub trait EventStore: Send + Sync + 'static {
         events: Vec<NewEvent>,
     ) -> Result<Appended>;
 
+    /// Appends like [`append`](EventStore::append) and also returns the events as stored
+    /// (identical to what a read returns: actor, version, timestamp, metadata), shared so
+    /// that they can be broadcast and handed to hooks without copying.
+    ///
+    /// The default keeps a copy of `events`, appends, and builds the stored events from the
+    /// copy and [`Appended::timestamp`]; when the store does not report the timestamp it
+    /// reads them back instead. A store that keeps its events shared can hand them out
+    /// directly.
+    ///
+    /// # Errors
+    /// What [`append`](EventStore::append) returns, and for the read-back what
+    /// [`read`](EventStore::read) returns.
+    async fn append_shared(
+        &self,
+        actor: &ActorId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<(Appended, Vec<Arc<Event>>)> {
+        let copy = events.clone();
+        let appended = self.append(actor, expected, events).await?;
+        let stored = match appended.timestamp {
+            Some(timestamp) => copy
+                .into_iter()
+                .zip(appended.first_version..)
+                .map(|(e, v)| Arc::new(Event::from_new(actor.clone(), v, e, timestamp)))
+                .collect(),
+            None => self
+                .read(actor, appended.first_version, appended.version, copy.len())
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
+        };
+        Ok((appended, stored))
+    }
+
     /// Reads the events of `actor` with `from <= version <= to`, at most `max` of them, in
     /// version order.
     ///
@@ -112,6 +148,14 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
         (**self).append(actor, expected, events).await
+    }
+    async fn append_shared(
+        &self,
+        actor: &ActorId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<(Appended, Vec<Arc<Event>>)> {
+        (**self).append_shared(actor, expected, events).await
     }
     async fn read(
         &self,

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// An actor's version: the number of events it has. Versions start at 1 and are contiguous;
 /// 0 means the actor has no events.
@@ -66,4 +67,8 @@ pub struct Appended {
     /// Whether this call stored nothing because the same events were already stored
     /// (an idempotent retry).
     pub duplicate: bool,
+    /// The timestamp the store gave the events (for a duplicate, the one they were stored
+    /// with), so that the stored form of the appended events can be rebuilt exactly from
+    /// them without reading them back; `None` when the store cannot tell.
+    pub timestamp: Option<OffsetDateTime>,
 }

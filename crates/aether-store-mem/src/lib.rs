@@ -125,7 +125,9 @@ const SHARDS: usize = 64;
 
 #[derive(Default)]
 struct ActorLog {
-    events: Vec<Event>,
+    /// Shared, so that an append can hand the stored events out for broadcasting without
+    /// copying them ([`EventStore::append_shared`]).
+    events: Vec<Arc<Event>>,
     snapshots: BTreeMap<Version, ActorSnapshot>,
 }
 
@@ -224,6 +226,73 @@ impl InMemoryEventStore {
         }
         Ok(())
     }
+    /// Appends `events`; with `share`, also returns the stored events (the new ones, or for
+    /// an idempotent retry the ones stored originally).
+    fn append_inner(
+        &self,
+        actor: &ActorId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        share: bool,
+    ) -> Result<(Appended, Vec<Arc<Event>>)> {
+        self.check_batch(&events)?;
+        let log = self.get_or_create(actor);
+        let mut log = lock(&log);
+        let current = log.events.len() as Version;
+        let shared = |log: &ActorLog, a: &Appended| -> Vec<Arc<Event>> {
+            if share {
+                log.events[(a.first_version - 1) as usize..a.version as usize].to_vec()
+            } else {
+                Vec::new()
+            }
+        };
+        match expected {
+            ExpectedVersion::Exact(v) if v != current => {
+                if v < current {
+                    if let Some(dup) = stored_duplicate(&log, v + 1, &events)? {
+                        return Ok((dup, shared(&log, &dup)));
+                    }
+                }
+                return Err(Error::conflict(actor.clone(), expected, current));
+            }
+            ExpectedVersion::Exact(_) => {}
+            ExpectedVersion::Any => {
+                let window = self.inner.options.any_dedup_window.min(log.events.len());
+                let tail = &log.events[log.events.len() - window..];
+                if let Some(pos) = tail.iter().position(|e| e.id == events[0].id) {
+                    let first = tail[pos].version;
+                    if let Some(dup) = stored_duplicate(&log, first, &events)? {
+                        return Ok((dup, shared(&log, &dup)));
+                    }
+                }
+            }
+        }
+        let now = OffsetDateTime::now_utc();
+        let first = current + 1;
+        log.events.reserve(events.len());
+        for (i, e) in events.into_iter().enumerate() {
+            // A `Bytes` made from a `Vec` allocates its shared header on its first clone and
+            // keeps it. Taking that clone here makes every later read a plain reference-count
+            // increment, so replays never grow the store's memory.
+            drop(e.data.clone());
+            log.events.push(Arc::new(Event::from_new(
+                actor.clone(),
+                first + i as u64,
+                e,
+                now,
+            )));
+        }
+        let version = log.events.len() as Version;
+        let appended = Appended {
+            first_version: first,
+            version,
+            position: StorePosition(version),
+            duplicate: false,
+            timestamp: Some(now),
+        };
+        let stored = shared(&log, &appended);
+        Ok((appended, stored))
+    }
 }
 
 /// An event id that appears more than once in `events`, if any. Small batches (the common
@@ -284,6 +353,7 @@ fn stored_duplicate(
         version: last,
         position: StorePosition(last),
         duplicate: true,
+        timestamp: Some(stored_first.timestamp),
     }))
 }
 
@@ -299,49 +369,17 @@ impl EventStore for InMemoryEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
-        self.check_batch(&events)?;
-        let log = self.get_or_create(actor);
-        let mut log = lock(&log);
-        let current = log.events.len() as Version;
-        match expected {
-            ExpectedVersion::Exact(v) if v != current => {
-                if v < current {
-                    if let Some(dup) = stored_duplicate(&log, v + 1, &events)? {
-                        return Ok(dup);
-                    }
-                }
-                return Err(Error::conflict(actor.clone(), expected, current));
-            }
-            ExpectedVersion::Exact(_) => {}
-            ExpectedVersion::Any => {
-                let window = self.inner.options.any_dedup_window.min(log.events.len());
-                let tail = &log.events[log.events.len() - window..];
-                if let Some(pos) = tail.iter().position(|e| e.id == events[0].id) {
-                    let first = tail[pos].version;
-                    if let Some(dup) = stored_duplicate(&log, first, &events)? {
-                        return Ok(dup);
-                    }
-                }
-            }
-        }
-        let now = OffsetDateTime::now_utc();
-        let first = current + 1;
-        log.events.reserve(events.len());
-        for (i, e) in events.into_iter().enumerate() {
-            // A `Bytes` made from a `Vec` allocates its shared header on its first clone and
-            // keeps it. Taking that clone here makes every later read a plain reference-count
-            // increment, so replays never grow the store's memory.
-            drop(e.data.clone());
-            log.events
-                .push(Event::from_new(actor.clone(), first + i as u64, e, now));
-        }
-        let version = log.events.len() as Version;
-        Ok(Appended {
-            first_version: first,
-            version,
-            position: StorePosition(version),
-            duplicate: false,
-        })
+        self.append_inner(actor, expected, events, false)
+            .map(|(appended, _)| appended)
+    }
+
+    async fn append_shared(
+        &self,
+        actor: &ActorId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<(Appended, Vec<Arc<Event>>)> {
+        self.append_inner(actor, expected, events, true)
     }
 
     async fn read(
@@ -359,7 +397,10 @@ impl EventStore for InMemoryEventStore {
             return Ok(Vec::new());
         };
         let log = lock(&log);
-        Ok(slice(&log.events, from, to, max).to_vec())
+        Ok(slice(&log.events, from, to, max)
+            .iter()
+            .map(|e| Event::clone(e))
+            .collect())
     }
 
     fn read_stream(&self, actor: &ActorId, from: Version, to: Version) -> EventStream {
@@ -450,7 +491,7 @@ impl EventStore for InMemoryEventStore {
     }
 }
 
-fn slice(events: &[Event], from: Version, to: Version, max: usize) -> &[Event] {
+fn slice(events: &[Arc<Event>], from: Version, to: Version, max: usize) -> &[Arc<Event>] {
     let start = (from - 1) as usize;
     if start >= events.len() {
         return &[];
