@@ -267,6 +267,7 @@ impl JetStreamEventStore {
             version: last,
             position: StorePosition(ack.sequence),
             duplicate: false,
+            timestamp: None,
         })
     }
 
@@ -291,6 +292,7 @@ impl JetStreamEventStore {
             version: rec.last(),
             position: StorePosition(seq),
             duplicate: true,
+            timestamp: None,
         }))
     }
 
