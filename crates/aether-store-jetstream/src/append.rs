@@ -2,11 +2,12 @@
 //! idempotent retries, and retries of transient failures within a deadline.
 
 use std::collections::HashSet;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
 use aether_core::{
-    ActorId, Appended, Error, ErrorKind, ExpectedVersion, NewEvent, Result, StorePosition, Version,
+    ActorId, Appended, Error, ErrorKind, ExpectedVersion, NewEvent, OffsetDateTime, Result,
+    StorePosition, Version,
 };
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::message::StreamMessage;
@@ -49,7 +50,9 @@ impl JetStreamEventStore {
                 self.append_exact(actor, &subject, v, &events, deadline)
                     .await
             }
-            ExpectedVersion::Any => self.append_any(actor, &subject, &events, deadline).await,
+            ExpectedVersion::Any => {
+                Box::pin(self.append_any(actor, &subject, &events, deadline)).await
+            }
         }
     }
 
@@ -85,8 +88,14 @@ impl JetStreamEventStore {
         Ok(())
     }
 
-    fn encode(&self, actor: &ActorId, first: Version, events: &[NewEvent]) -> Result<Bytes> {
-        let payload = record::encode_events(actor, first, events)?;
+    fn encode(
+        &self,
+        actor: &ActorId,
+        first: Version,
+        events: &[NewEvent],
+        time: OffsetDateTime,
+    ) -> Result<Bytes> {
+        let payload = record::encode_events(actor, first, events, time)?;
         let limit = self.max_append_bytes();
         if payload.len() > limit {
             return Err(too_large(events.len(), payload.len(), limit));
@@ -107,29 +116,30 @@ impl JetStreamEventStore {
             // "No events yet" is exactly what expected sequence 0 asks the server.
             None if v == 0 => Tail::EMPTY,
             _ => {
-                let (now, rec) = self.leader_tail(actor, subject, deadline).await?;
+                let (now, rec) = Box::pin(self.leader_tail(actor, subject, deadline)).await?;
                 if now.version != v {
-                    return self
-                        .resolve_conflict(actor, subject, v, events, None, now, rec, deadline)
-                        .await;
+                    return Box::pin(
+                        self.resolve_conflict(actor, subject, v, events, None, now, rec, deadline),
+                    )
+                    .await;
                 }
                 now
             }
         };
-        let payload = self.encode(actor, v + 1, events)?;
+        let time = OffsetDateTime::now_utc();
+        let payload = self.encode(actor, v + 1, events, time)?;
         let mut same_tail_refusals = 0;
         loop {
-            match self
-                .publish(subject, &payload, v + 1, events, tail.seq, deadline)
+            match Box::pin(self.publish(subject, &payload, v + 1, events, tail.seq, deadline))
                 .await?
             {
                 Published::Stored(ack) => {
                     return self
-                        .stored(actor, subject, v + 1, events, ack, deadline)
+                        .stored(actor, subject, v + 1, events, ack, time, deadline)
                         .await
                 }
                 Published::WrongSequence => {
-                    let (now, rec) = self.leader_tail(actor, subject, deadline).await?;
+                    let (now, rec) = Box::pin(self.leader_tail(actor, subject, deadline)).await?;
                     if now.version == v {
                         // A clustered stream refuses a write that races an in-flight one
                         // (10164) even when that one fails in the end: try again.
@@ -144,18 +154,17 @@ impl JetStreamEventStore {
                         tail = now;
                         continue;
                     }
-                    return self
-                        .resolve_conflict(
-                            actor,
-                            subject,
-                            v,
-                            events,
-                            Some(tail.seq),
-                            now,
-                            rec,
-                            deadline,
-                        )
-                        .await;
+                    return Box::pin(self.resolve_conflict(
+                        actor,
+                        subject,
+                        v,
+                        events,
+                        Some(tail.seq),
+                        now,
+                        rec,
+                        deadline,
+                    ))
+                    .await;
                 }
             }
         }
@@ -171,7 +180,7 @@ impl JetStreamEventStore {
         let mut tail = match self.inner.cache.get(actor) {
             Some(t) => t,
             None => {
-                let (now, rec) = self.leader_tail(actor, subject, deadline).await?;
+                let (now, rec) = Box::pin(self.leader_tail(actor, subject, deadline)).await?;
                 if let Some(dup) = self.same_append(actor, now.seq, rec.as_ref(), events)? {
                     return Ok(dup);
                 }
@@ -180,7 +189,8 @@ impl JetStreamEventStore {
         };
         let mut pause = Duration::from_millis(1);
         loop {
-            let payload = self.encode(actor, tail.version + 1, events)?;
+            let time = OffsetDateTime::now_utc();
+            let payload = self.encode(actor, tail.version + 1, events, time)?;
             match self
                 .publish(
                     subject,
@@ -194,11 +204,19 @@ impl JetStreamEventStore {
             {
                 Published::Stored(ack) => {
                     return self
-                        .stored(actor, subject, tail.version + 1, events, ack, deadline)
+                        .stored(
+                            actor,
+                            subject,
+                            tail.version + 1,
+                            events,
+                            ack,
+                            time,
+                            deadline,
+                        )
                         .await
                 }
                 Published::WrongSequence => {
-                    let (now, rec) = self.leader_tail(actor, subject, deadline).await?;
+                    let (now, rec) = Box::pin(self.leader_tail(actor, subject, deadline)).await?;
                     if let Some(dup) = self.same_append(actor, now.seq, rec.as_ref(), events)? {
                         return Ok(dup);
                     }
@@ -221,6 +239,7 @@ impl JetStreamEventStore {
 
     /// The outcome of a stored publish: a new append, or one the server recognised as a
     /// duplicate of a message stored earlier (checked for the same content).
+    #[allow(clippy::too_many_arguments)] // internal; every argument is needed once
     async fn stored(
         &self,
         actor: &ActorId,
@@ -228,31 +247,12 @@ impl JetStreamEventStore {
         first: Version,
         events: &[NewEvent],
         ack: PublishAck,
+        time: OffsetDateTime,
         deadline: Instant,
     ) -> Result<Appended> {
         if ack.duplicate {
-            let msg = self
-                .retrying(deadline, || async {
-                    self.inner
-                        .events
-                        .get_raw_message(ack.sequence)
-                        .await
-                        .map_err(|e| errors::map("reading back a duplicate append", e))
-                })
-                .await?;
-            if msg.subject.as_str() != subject {
-                return Err(Error::invalid(
-                    "append",
-                    format!(
-                        "event id {} was appended to another actor within the duplicate window",
-                        events[0].id
-                    ),
-                ));
-            }
-            let rec = record::decode_events(&msg.payload, actor, msg.sequence)?;
-            return self
-                .same_append(actor, msg.sequence, Some(&rec), events)?
-                .ok_or_else(|| different_content(actor, events));
+            return Box::pin(self.verify_duplicate(actor, subject, events, ack.sequence, deadline))
+                .await;
         }
         let last = first + events.len() as u64 - 1;
         self.inner.cache.observe(
@@ -267,8 +267,41 @@ impl JetStreamEventStore {
             version: last,
             position: StorePosition(ack.sequence),
             duplicate: false,
-            timestamp: None,
+            timestamp: Some(time),
         })
+    }
+
+    /// The server recognised a re-sent message id: checks that the message it points to
+    /// holds these very events of this actor.
+    async fn verify_duplicate(
+        &self,
+        actor: &ActorId,
+        subject: &str,
+        events: &[NewEvent],
+        seq: u64,
+        deadline: Instant,
+    ) -> Result<Appended> {
+        let msg = self
+            .retrying(deadline, || async {
+                self.inner
+                    .events
+                    .get_raw_message(seq)
+                    .await
+                    .map_err(|e| errors::map("reading back a duplicate append", e))
+            })
+            .await?;
+        if msg.subject.as_str() != subject {
+            return Err(Error::invalid(
+                "append",
+                format!(
+                    "event id {} was appended to another actor within the duplicate window",
+                    events[0].id
+                ),
+            ));
+        }
+        let rec = record::decode_events(&msg.payload, actor, msg.sequence)?;
+        self.same_append(actor, msg.sequence, Some(&rec), events)?
+            .ok_or_else(|| different_content(actor, events))
     }
 
     /// If `rec` (at `seq`) starts with `events[0]`: the original result when it holds the
@@ -292,7 +325,7 @@ impl JetStreamEventStore {
             version: rec.last(),
             position: StorePosition(seq),
             duplicate: true,
-            timestamp: None,
+            timestamp: Some(rec.time()),
         }))
     }
 
@@ -475,13 +508,12 @@ impl JetStreamEventStore {
                 .headers(headers)
                 .message_id(events[0].id.to_string())
                 .expected_last_subject_sequence(expected_seq);
-            let ack = self
-                .inner
-                .js
-                .send_publish(subject.to_owned(), msg)
+            // Boxed: the publish future is large, and the append's own future (boxed per call
+            // by the object-safe trait) stays small enough for the allocator's fast path.
+            let ack = Box::pin(self.inner.js.send_publish(subject.to_owned(), msg))
                 .await
                 .map_err(|e| errors::map("publishing an append", e))?;
-            match ack.await {
+            match Box::pin(ack.into_future()).await {
                 Ok(ack) => Ok(Published::Stored(ack)),
                 Err(e) => match errors::api_code(&e) {
                     Some(code::WRONG_LAST_SEQUENCE | code::WRONG_LAST_SEQUENCE_CONSTANT) => {
@@ -510,7 +542,7 @@ impl JetStreamEventStore {
                 Err(e) if e.is_transient() => {
                     failures += 1;
                     if e.kind() == ErrorKind::Unavailable && failures % 4 == 1 {
-                        self.ensure_streams_exist().await?;
+                        Box::pin(self.ensure_streams_exist()).await?;
                     }
                     if Instant::now() + pause > deadline {
                         return Err(e);

@@ -15,8 +15,13 @@ use crate::JetStreamEventStore;
 /// One batch direct get: the messages found and how many more match after them.
 pub(crate) struct Page {
     pub(crate) msgs: Vec<Found>,
-    /// How many more messages match after this page.
+    /// How many more messages match after this page, as the server reports it. Without
+    /// headers nats-server 2.15.1 does not count the messages it sent off this figure, so
+    /// it is an upper bound: a hint, never a reason to stop.
     pub(crate) pending: u64,
+    /// Whether the server may have stopped for the batch size or byte limit rather than
+    /// for want of messages (then there may be more).
+    pub(crate) maybe_more: bool,
     /// The stream sequence of the last message of the page (0 when there is none).
     pub(crate) last_seq: u64,
 }
@@ -117,9 +122,15 @@ impl JetStreamEventStore {
                             .and_then(|v| v.as_str().parse().ok())
                             .unwrap_or(0)
                     };
+                    // The server stops a batch early only when no message is left or the
+                    // byte limit is reached (it counts subject, stored headers and payload;
+                    // 1 KiB a message covers the headers Aether stores, with room to spare).
+                    let sent: usize = msgs.iter().map(|m| m.payload.len() + 1024).sum();
                     return Ok(Page {
                         pending: header("Nats-Num-Pending"),
                         last_seq: header("Nats-Last-Sequence"),
+                        maybe_more: msgs.len() >= batch.max(1)
+                            || sent >= self.inner.options.read_buffer_bytes,
                         msgs,
                     });
                 }
@@ -128,6 +139,7 @@ impl JetStreamEventStore {
                         msgs,
                         pending: 0,
                         last_seq: 0,
+                        maybe_more: false,
                     })
                 }
                 Some(503) => {
@@ -497,7 +509,7 @@ impl Reader {
                     }
                     if self.done() {
                         self.phase = Phase::Done;
-                    } else if page.pending == 0 || page.msgs.is_empty() {
+                    } else if page.pending == 0 || page.msgs.is_empty() || !page.maybe_more {
                         self.phase = if self.reached_floor() {
                             Phase::Done
                         } else {

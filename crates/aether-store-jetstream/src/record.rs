@@ -77,12 +77,13 @@ pub(crate) fn encode_events(
     actor: &ActorId,
     first: Version,
     events: &[NewEvent],
+    time: OffsetDateTime,
 ) -> Result<Vec<u8>> {
     let record = RecordOut {
         format: EVENT_FORMAT,
         actor: actor.as_str(),
         first,
-        time: OffsetDateTime::now_utc(),
+        time,
         events: events
             .iter()
             .map(|e| EventOut {
@@ -121,6 +122,11 @@ impl EventRecord {
     /// The version of the last event.
     pub(crate) fn last(&self) -> Version {
         self.first + self.events.len() as u64 - 1
+    }
+
+    /// When the append was made (the events' timestamp).
+    pub(crate) fn time(&self) -> OffsetDateTime {
+        self.time
     }
 
     /// The id of the first event.
@@ -362,7 +368,7 @@ mod tests {
                     .header("k", "v"),
             ),
         ];
-        let bytes = encode_events(&a, 5, &events).unwrap();
+        let bytes = encode_events(&a, 5, &events, OffsetDateTime::now_utc()).unwrap();
         let rec = decode_events(&Bytes::from(bytes), &a, 9).unwrap();
         assert_eq!(
             (rec.first(), rec.last(), rec.first_id()),
@@ -384,6 +390,7 @@ mod tests {
             &ActorId::new("other").unwrap(),
             1,
             &[NewEvent::new("T", vec![])],
+            OffsetDateTime::now_utc(),
         )
         .unwrap();
         let err = decode_events(&Bytes::from(bytes), &actor(), 3)
@@ -471,7 +478,7 @@ mod tests {
         #[test]
         fn truncated_records_are_codec_errors(cut in 0usize..60) {
             let a = actor();
-            let bytes = encode_events(&a, 1, &[NewEvent::new("T", b"payload".to_vec())]).unwrap();
+            let bytes = encode_events(&a, 1, &[NewEvent::new("T", b"payload".to_vec())], OffsetDateTime::now_utc()).unwrap();
             let cut = cut.min(bytes.len() - 1);
             prop_assert_eq!(decode_events(&Bytes::copy_from_slice(&bytes[..cut]), &a, 1).err().unwrap().kind(), ErrorKind::Codec);
         }

@@ -286,7 +286,7 @@ impl JetStreamEventStore {
                 let n = p.msgs.len();
                 seq = p.last_seq + 1;
                 out.extend(p.msgs);
-                if p.pending == 0 || n == 0 {
+                if p.pending == 0 || n == 0 || !p.maybe_more {
                     break;
                 }
             } else {
