@@ -203,28 +203,61 @@ pub(crate) fn encode_events<A: Aggregate>(
                 A::EVENT_SCHEMA_VERSION.to_string(),
             );
         }
-        out.push(NewEvent::encode(A::event_type(e), e)?.with_metadata(metadata));
+        out.push(NewEvent {
+            id: crate::ids::new_id(),
+            event_type: A::event_type(e).to_owned(),
+            data: encode_payload(e)?,
+            metadata,
+        });
     }
     Ok(out)
 }
 
-/// The reply as the hex of its MessagePack encoding (with field names), written straight
-/// into the header's string.
+thread_local! {
+    /// A per-thread buffer to encode into, so that what is kept (payloads and reply headers,
+    /// stored with every event) is allocated once at its exact size.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `value` in MessagePack with field names, handed to `f` from the thread's scratch buffer.
+fn with_encoded<T: Serialize + ?Sized, R>(
+    value: &T,
+    what: &str,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Error> {
+    let encode = |buf: &mut Vec<u8>| {
+        buf.clear();
+        rmp_serde::encode::write_named(buf, value)
+            .map_err(|e| Error::codec(format!("cannot encode {what} as MessagePack"), e))?;
+        Ok(f(buf))
+    };
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            let out = encode(&mut buf);
+            if buf.capacity() > 64 * 1024 {
+                // Do not keep a buffer grown by one huge value.
+                *buf = Vec::new();
+            }
+            out
+        }
+        // Serializing a value that itself encodes events: use a buffer of its own.
+        Err(_) => encode(&mut Vec::new()),
+    })
+}
+
+/// An event's payload in MessagePack with field names, in a buffer of its exact size.
+fn encode_payload<T: Serialize>(value: &T) -> Result<Bytes, Error> {
+    with_encoded(value, "an event", Bytes::copy_from_slice)
+}
+
+/// The reply as the hex of its MessagePack encoding (with field names), in a string of its
+/// exact size.
 fn encode_reply_hex<R: Serialize>(reply: &R) -> Result<String, Error> {
-    struct Hex(String);
-    impl std::io::Write for Hex {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            push_hex(&mut self.0, buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut out = Hex(String::with_capacity(32));
-    rmp_serde::encode::write_named(&mut out, reply)
-        .map_err(|e| Error::codec("cannot encode the reply as MessagePack", e))?;
-    Ok(out.0)
+    with_encoded(reply, "the reply", |bytes| {
+        let mut s = String::with_capacity(bytes.len() * 2);
+        push_hex(&mut s, bytes);
+        s
+    })
 }
 
 fn push_hex(s: &mut String, bytes: &[u8]) {
@@ -370,7 +403,9 @@ impl<A: Aggregate> Cell<A> {
 
     async fn process(&mut self, ask: &AskMsg<A>) -> Outcome<A> {
         if self.loaded.is_none() {
-            self.activate().await?;
+            // The rare paths are boxed apart, so the future of a command (allocated for
+            // each one) stays small: large allocations are much slower.
+            Box::pin(self.activate()).await?;
         }
         let retries = self.rt.shared.config.conflict_retries;
         let capacity = self.capacity();
@@ -379,7 +414,7 @@ impl<A: Aggregate> Cell<A> {
             attempts += 1;
             let loaded = self.loaded.as_mut().expect("activated above");
             if let Some(first_version) = loaded.recall(ask.command_id) {
-                return self.stored_reply(first_version).await;
+                return Box::pin(self.stored_reply(first_version)).await;
             }
             let rt = &self.rt;
             let decided = catch_unwind(AssertUnwindSafe(|| {
@@ -446,10 +481,10 @@ impl<A: Aggregate> Cell<A> {
                     tracing::debug!(actor = %self.id, attempt = attempts, error = %e, "version conflict; catching up");
                     if attempts > retries {
                         // Catch up anyway so the next command starts from the truth.
-                        self.catch_up().await?;
+                        Box::pin(self.catch_up()).await?;
                         return Err(AskError::Conflict { attempts });
                     }
-                    self.catch_up().await?;
+                    Box::pin(self.catch_up()).await?;
                 }
                 Err(e) => {
                     // The outcome may be unknown: reload from the store before the next
@@ -526,7 +561,7 @@ impl<A: Aggregate> Cell<A> {
             .as_ref()
             .is_some_and(|l| every > 0 && l.version >= l.snapshot_version + every);
         if due {
-            self.save_snapshot().await;
+            Box::pin(self.save_snapshot()).await;
         }
     }
 
@@ -669,6 +704,35 @@ mod tests {
         let size = std::mem::size_of_val(&fut);
         eprintln!("actor future: {size} bytes");
         assert!(size <= 320, "the actor future is {size} bytes");
+    }
+
+    /// The future of one command is allocated for each command: keep it small (the rare
+    /// paths, activation, snapshots, catching up, stored replies, are boxed apart).
+    #[test]
+    fn the_command_future_stays_small() {
+        let store =
+            aether_store_mem::InMemoryEventStore::new(aether_core::Namespace::new("t").unwrap());
+        let system = crate::ActorSystem::builder().store(store).build().unwrap();
+        let actors = system.actors::<Tiny>();
+        let mut cell = Cell {
+            rt: actors.runtime().clone(),
+            id: ActorId::new("x").unwrap(),
+            mailbox: Arc::new(Mailbox::new()),
+            loaded: None,
+        };
+        // Balance the count of live actors that dropping the cell decrements.
+        cell.rt.shared.actor_started();
+        let (reply, _rx) = oneshot::channel();
+        let ask = AskMsg {
+            command: 1,
+            command_id: Uuid::nil(),
+            correlation_id: Uuid::nil(),
+            reply,
+        };
+        let fut = cell.handle(ask);
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("command future: {size} bytes");
+        assert!(size <= 640, "the command future is {size} bytes");
     }
 
     #[test]

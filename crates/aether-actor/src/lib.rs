@@ -74,6 +74,7 @@
 mod actor;
 mod aggregate;
 mod error;
+mod ids;
 mod mailbox;
 mod system;
 pub mod testing;

@@ -1,4 +1,4 @@
-//! A small bounded mailbox: a locked queue and a notification.
+//! A small bounded mailbox: a locked queue and the waker of its one consumer.
 //!
 //! It is smaller than a channel when idle (an empty queue allocates nothing), lets a caller
 //! whose deadline passed withdraw its command if the actor has not taken it yet, and lets
@@ -7,12 +7,14 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
+use std::task::Poll;
 
-use tokio::sync::Notify;
+use futures::task::AtomicWaker;
 
 pub(crate) struct Mailbox<M> {
     state: Mutex<State<M>>,
-    notify: Notify,
+    /// The actor's task while it waits for a message (there is only ever one consumer).
+    waker: AtomicWaker,
     /// Sweeper ticks seen with an empty mailbox since the actor last finished a message.
     idle_ticks: AtomicU32,
 }
@@ -36,7 +38,7 @@ impl<M> Mailbox<M> {
                 next_seq: 0,
                 closed: false,
             }),
-            notify: Notify::new(),
+            waker: AtomicWaker::new(),
             idle_ticks: AtomicU32::new(0),
         }
     }
@@ -58,7 +60,7 @@ impl<M> Mailbox<M> {
         st.next_seq += 1;
         st.queue.push_back((seq, msg));
         drop(st);
-        self.notify.notify_one();
+        self.waker.wake();
         Ok(seq)
     }
 
@@ -72,7 +74,7 @@ impl<M> Mailbox<M> {
         st.next_seq += 1;
         st.queue.push_back((seq, msg));
         drop(st);
-        self.notify.notify_one();
+        self.waker.wake();
         Ok(())
     }
 
@@ -83,14 +85,17 @@ impl<M> Mailbox<M> {
         st.queue.remove(pos).map(|(_, m)| m)
     }
 
-    /// The next message, waiting for one.
+    /// The next message, waiting for one. Only one task may receive.
     pub(crate) async fn recv(&self) -> M {
-        loop {
-            if let Some((_, m)) = self.lock().queue.pop_front() {
-                return m;
+        std::future::poll_fn(|cx| {
+            // Registered before looking, so a message queued after the look wakes us.
+            self.waker.register(cx.waker());
+            match self.lock().queue.pop_front() {
+                Some((_, m)) => Poll::Ready(m),
+                None => Poll::Pending,
             }
-            self.notify.notified().await;
-        }
+        })
+        .await
     }
 
     /// Records that the actor just finished a message (no clock read: idleness is counted

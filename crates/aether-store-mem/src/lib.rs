@@ -123,6 +123,27 @@ impl InMemoryStoreOptions {
 
 const SHARDS: usize = 64;
 
+/// Picks a shard for `key` with a cheap keyed hash of its bytes (a multiply-rotate over 8-byte
+/// words, seeded randomly per instance). The shards' maps still hash with SipHash; this one
+/// only spreads keys over locks, so it needs to be fast rather than strong.
+fn shard_index(seed: u64, key: &str, shards: usize) -> usize {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = seed ^ key.len() as u64;
+    let mut words = key.as_bytes().chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    ((h ^ (h >> 29)) as usize) % shards
+}
+
 #[derive(Default)]
 struct ActorLog {
     /// Shared, so that an append can hand the stored events out for broadcasting without
@@ -136,7 +157,7 @@ type Shard = RwLock<HashMap<ActorId, Arc<Mutex<ActorLog>>>>;
 struct Inner {
     namespace: Namespace,
     options: InMemoryStoreOptions,
-    hasher: std::collections::hash_map::RandomState,
+    shard_seed: u64,
     shards: Box<[Shard]>,
 }
 
@@ -172,14 +193,14 @@ impl InMemoryEventStore {
             inner: Arc::new(Inner {
                 namespace,
                 options,
-                hasher: Default::default(),
+                shard_seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
                 shards,
             }),
         }
     }
 
     fn shard(&self, actor: &ActorId) -> &Shard {
-        &self.inner.shards[(self.inner.hasher.hash_one(actor) as usize) % SHARDS]
+        &self.inner.shards[shard_index(self.inner.shard_seed, actor.as_str(), SHARDS)]
     }
 
     fn get(&self, actor: &ActorId) -> Option<Arc<Mutex<ActorLog>>> {
