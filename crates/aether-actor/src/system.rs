@@ -64,7 +64,11 @@ pub(crate) struct Shared {
 }
 
 /// The runtime's counters (relaxed atomics).
+///
+/// Aligned to a cache line pair of their own: actors bump them while the callers of asks
+/// read the settings next to them.
 #[derive(Default)]
+#[repr(align(128))]
 pub(crate) struct Counters {
     pub(crate) activations: AtomicU64,
     pub(crate) passivations: AtomicU64,
@@ -539,6 +543,10 @@ type Registry<A> = Mutex<HashMap<ActorId, Arc<Mailbox<Msg<A>>>>>;
 type Queued<A> = (Arc<Mailbox<Msg<A>>>, u64);
 
 /// The runtime of one aggregate type: its behaviour and its active actors.
+///
+/// Aligned so that the reference counts of its `Arc`, which every ask updates, do not share
+/// a cache line with the fields its actors read while they run on other threads.
+#[repr(align(128))]
 pub(crate) struct TypeRuntime<A: Aggregate> {
     pub(crate) aggregate: A,
     pub(crate) shared: Arc<Shared>,
@@ -636,7 +644,10 @@ impl<A: Aggregate> TypeRuntime<A> {
                         let m = Arc::new(Mailbox::new());
                         map.insert(id.clone(), m.clone());
                         self.shared.actor_started();
-                        tokio::spawn(run_actor(self.clone(), id.clone(), m.clone()));
+                        // The actor gets its own copy of the id: callers keep cloning theirs,
+                        // and sharing its reference count would bounce it between threads.
+                        let own = ActorId::new(id.as_str()).unwrap_or_else(|_| id.clone());
+                        tokio::spawn(run_actor(self.clone(), own, m.clone()));
                         self.ensure_sweeper();
                         m
                     }

@@ -144,12 +144,105 @@ fn shard_index(seed: u64, key: &str, shards: usize) -> usize {
     ((h ^ (h >> 29)) as usize) % shards
 }
 
+/// One stored event, compactly: its version is its position in the log, its actor the
+/// log's, and its type and header names are shared by all the events of the log that use
+/// them. (An [`Event`] with a header costs about three times as much memory, most of it the
+/// header map's node.) Reads rebuild the [`Event`].
+struct Stored {
+    id: aether_core::Uuid,
+    event_type: Arc<str>,
+    data: aether_core::Bytes,
+    correlation_id: Option<aether_core::Uuid>,
+    causation_id: Option<aether_core::Uuid>,
+    /// Sorted by name, as in [`Metadata::headers`](aether_core::Metadata::headers).
+    headers: Box<[(Arc<str>, Box<str>)]>,
+    timestamp: OffsetDateTime,
+}
+
 #[derive(Default)]
 struct ActorLog {
-    /// Shared, so that an append can hand the stored events out for broadcasting without
-    /// copying them ([`EventStore::append_shared`]).
-    events: Vec<Arc<Event>>,
+    events: Vec<Stored>,
+    /// The event types and header names used by the events, each stored once.
+    names: Vec<Arc<str>>,
     snapshots: BTreeMap<Version, ActorSnapshot>,
+}
+
+/// The most distinct names an actor's log shares; further ones are stored with each event.
+const MAX_SHARED_NAMES: usize = 64;
+
+impl ActorLog {
+    /// The shared copy of `name`.
+    fn name(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.iter().find(|n| ***n == *name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        if self.names.len() < MAX_SHARED_NAMES {
+            self.names.push(n.clone());
+        }
+        n
+    }
+
+    /// The compact form of `e`, stamped `timestamp`.
+    fn compact(&mut self, e: &NewEvent, timestamp: OffsetDateTime) -> Stored {
+        // A `Bytes` made from a `Vec` allocates its shared header on its first clone and
+        // keeps it. Taking that clone here makes every later read a plain reference-count
+        // increment, so replays never grow the store's memory.
+        let data = e.data.clone();
+        Stored {
+            id: e.id,
+            event_type: self.name(&e.event_type),
+            data,
+            correlation_id: e.metadata.correlation_id,
+            causation_id: e.metadata.causation_id,
+            headers: e
+                .metadata
+                .headers
+                .iter()
+                .map(|(k, v)| (self.name(k), Box::from(v.as_str())))
+                .collect(),
+            timestamp,
+        }
+    }
+
+    /// The event at `index` (version `index + 1`) as stored.
+    fn event(&self, actor: &ActorId, index: usize) -> Event {
+        let s = &self.events[index];
+        Event {
+            id: s.id,
+            event_type: String::from(&*s.event_type),
+            actor_id: actor.clone(),
+            version: index as Version + 1,
+            data: s.data.clone(),
+            metadata: aether_core::Metadata {
+                correlation_id: s.correlation_id,
+                causation_id: s.causation_id,
+                headers: s
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (String::from(&**k), String::from(&**v)))
+                    .collect(),
+            },
+            timestamp: s.timestamp,
+        }
+    }
+}
+
+impl Stored {
+    /// Whether `new` has the same content (id, type, payload, metadata).
+    fn same_content(&self, new: &NewEvent) -> bool {
+        self.id == new.id
+            && *self.event_type == *new.event_type
+            && self.data == new.data
+            && self.correlation_id == new.metadata.correlation_id
+            && self.causation_id == new.metadata.causation_id
+            && self.headers.len() == new.metadata.headers.len()
+            && self
+                .headers
+                .iter()
+                .zip(&new.metadata.headers)
+                .all(|((k, v), (nk, nv))| **k == **nk && **v == **nv)
+    }
 }
 
 type Shard = RwLock<HashMap<ActorId, Arc<Mutex<ActorLog>>>>;
@@ -262,7 +355,9 @@ impl InMemoryEventStore {
         let current = log.events.len() as Version;
         let shared = |log: &ActorLog, a: &Appended| -> Vec<Arc<Event>> {
             if share {
-                log.events[(a.first_version - 1) as usize..a.version as usize].to_vec()
+                ((a.first_version - 1) as usize..a.version as usize)
+                    .map(|i| Arc::new(log.event(actor, i)))
+                    .collect()
             } else {
                 Vec::new()
             }
@@ -270,7 +365,7 @@ impl InMemoryEventStore {
         match expected {
             ExpectedVersion::Exact(v) if v != current => {
                 if v < current {
-                    if let Some(dup) = stored_duplicate(&log, v + 1, &events)? {
+                    if let Some(dup) = stored_duplicate(&log, actor, v + 1, &events)? {
                         return Ok((dup, shared(&log, &dup)));
                     }
                 }
@@ -281,8 +376,8 @@ impl InMemoryEventStore {
                 let window = self.inner.options.any_dedup_window.min(log.events.len());
                 let tail = &log.events[log.events.len() - window..];
                 if let Some(pos) = tail.iter().position(|e| e.id == events[0].id) {
-                    let first = tail[pos].version;
-                    if let Some(dup) = stored_duplicate(&log, first, &events)? {
+                    let first = (log.events.len() - window + pos) as Version + 1;
+                    if let Some(dup) = stored_duplicate(&log, actor, first, &events)? {
                         return Ok((dup, shared(&log, &dup)));
                     }
                 }
@@ -291,17 +386,19 @@ impl InMemoryEventStore {
         let now = OffsetDateTime::now_utc();
         let first = current + 1;
         log.events.reserve(events.len());
+        let mut out = Vec::with_capacity(if share { events.len() } else { 0 });
         for (i, e) in events.into_iter().enumerate() {
-            // A `Bytes` made from a `Vec` allocates its shared header on its first clone and
-            // keeps it. Taking that clone here makes every later read a plain reference-count
-            // increment, so replays never grow the store's memory.
-            drop(e.data.clone());
-            log.events.push(Arc::new(Event::from_new(
-                actor.clone(),
-                first + i as u64,
-                e,
-                now,
-            )));
+            let stored = log.compact(&e, now);
+            log.events.push(stored);
+            if share {
+                // The appended events themselves become the shared stored form.
+                out.push(Arc::new(Event::from_new(
+                    actor.clone(),
+                    first + i as u64,
+                    e,
+                    now,
+                )));
+            }
         }
         let version = log.events.len() as Version;
         let appended = Appended {
@@ -311,8 +408,7 @@ impl InMemoryEventStore {
             duplicate: false,
             timestamp: Some(now),
         };
-        let stored = shared(&log, &appended);
-        Ok((appended, stored))
+        Ok((appended, out))
     }
 }
 
@@ -345,6 +441,7 @@ fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// append; an error when the ids are there with other content; `None` when they are not.
 fn stored_duplicate(
     log: &ActorLog,
+    actor: &ActorId,
     first: Version,
     events: &[NewEvent],
 ) -> Result<Option<Appended>> {
@@ -357,14 +454,14 @@ fn stored_duplicate(
     }
     let stored = &log.events[start..log.events.len().min(start + events.len())];
     let same =
-        stored.len() == events.len() && events.iter().zip(stored).all(|(n, s)| n.same_content(s));
+        stored.len() == events.len() && events.iter().zip(stored).all(|(n, s)| s.same_content(n));
     if !same {
         return Err(Error::invalid(
             "append",
             format!(
                 "event id {} is already stored at version {first} of {} with different content \
                  (or as part of a different append)",
-                events[0].id, stored_first.actor_id
+                events[0].id, actor
             ),
         ));
     }
@@ -418,9 +515,8 @@ impl EventStore for InMemoryEventStore {
             return Ok(Vec::new());
         };
         let log = lock(&log);
-        Ok(slice(&log.events, from, to, max)
-            .iter()
-            .map(|e| Event::clone(e))
+        Ok(range(log.events.len(), from, to, max)
+            .map(|i| log.event(actor, i))
             .collect())
     }
 
@@ -512,15 +608,17 @@ impl EventStore for InMemoryEventStore {
     }
 }
 
-fn slice(events: &[Arc<Event>], from: Version, to: Version, max: usize) -> &[Arc<Event>] {
+/// The indexes of the events with `from <= version <= to`, at most `max` of them, in a log
+/// of `len` events (`from` is at least 1).
+fn range(len: usize, from: Version, to: Version, max: usize) -> std::ops::Range<usize> {
     let start = (from - 1) as usize;
-    if start >= events.len() {
-        return &[];
+    if start >= len {
+        return 0..0;
     }
-    let end_by_to = usize::try_from(to).unwrap_or(usize::MAX).min(events.len());
+    let end_by_to = usize::try_from(to).unwrap_or(usize::MAX).min(len);
     let end = end_by_to.min(start.saturating_add(max));
     if end <= start {
-        return &[];
+        return 0..0;
     }
-    &events[start..end]
+    start..end
 }
