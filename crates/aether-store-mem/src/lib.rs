@@ -7,6 +7,9 @@
 //! bounded-memory streaming reads, and snapshots with retention. Actors are spread over
 //! independently locked shards and each actor has its own lock, so writers to different
 //! actors never wait for each other and no lock is held across an `.await`.
+//! Events are kept compactly (their version is their position, their actor the log's, and
+//! the type and header names are shared within an actor's log) and rebuilt on reads; an
+//! append can hand back the stored events themselves ([`EventStore::append_shared`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> aether_core::Result<()> {
