@@ -31,6 +31,9 @@ pub(crate) type Outcome<A> =
 pub(crate) struct AskMsg<A: Aggregate> {
     pub(crate) command: A::Command,
     pub(crate) command_id: Uuid,
+    /// Whether the runtime made the command id for this ask: a fresh random id cannot have
+    /// been processed before, so the recent ids are not searched for it.
+    pub(crate) fresh_id: bool,
     pub(crate) correlation_id: Uuid,
     pub(crate) reply: oneshot::Sender<Outcome<A>>,
 }
@@ -413,7 +416,10 @@ impl<A: Aggregate> Cell<A> {
         loop {
             attempts += 1;
             let loaded = self.loaded.as_mut().expect("activated above");
-            if let Some(first_version) = loaded.recall(ask.command_id) {
+            if let Some(first_version) = (!ask.fresh_id)
+                .then(|| loaded.recall(ask.command_id))
+                .flatten()
+            {
                 return Box::pin(self.stored_reply(first_version)).await;
             }
             let rt = &self.rt;
@@ -726,6 +732,7 @@ mod tests {
         let ask = AskMsg {
             command: 1,
             command_id: Uuid::nil(),
+            fresh_id: false,
             correlation_id: Uuid::nil(),
             reply,
         };

@@ -840,11 +840,13 @@ impl<A: Aggregate> Ask<A> {
         if rt.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(AskError::ShuttingDown);
         }
+        let fresh_id = command_id.is_none();
         let command_id = command_id.unwrap_or_else(crate::ids::new_id);
         let (tx, rx) = oneshot::channel::<Outcome<A>>();
         let msg = Msg::Ask(Box::new(AskMsg {
             command,
             command_id,
+            fresh_id,
             correlation_id: correlation_id.unwrap_or(command_id),
             reply: tx,
         }));
