@@ -24,12 +24,19 @@ pub(crate) fn run(sh: &Shell, extra: &[String]) -> Result<()> {
     };
     let fa = &feature_args;
     if has_nextest(sh) {
-        cmd!(sh, "cargo nextest run --workspace --all-targets --no-fail-fast {fa...} {extra...}")
-            .run()?;
+        cmd!(
+            sh,
+            "cargo nextest run --workspace --all-targets --no-fail-fast {fa...} {extra...}"
+        )
+        .run()?;
         // nextest does not run doc tests.
         cmd!(sh, "cargo test --workspace --doc {fa...}").run()?;
     } else {
-        cmd!(sh, "cargo test --workspace --all-targets --no-fail-fast {fa...} {extra...}").run()?;
+        cmd!(
+            sh,
+            "cargo test --workspace --all-targets --no-fail-fast {fa...} {extra...}"
+        )
+        .run()?;
         cmd!(sh, "cargo test --workspace --doc {fa...}").run()?;
     }
     Ok(())

