@@ -101,7 +101,10 @@ impl<M> Mailbox<M> {
     /// Records that the actor just finished a message (no clock read: idleness is counted
     /// in sweeper ticks).
     pub(crate) fn touch(&self) {
-        self.idle_ticks.store(0, Ordering::Relaxed);
+        // Written only when it changes: callers touch this cache line on every ask.
+        if self.idle_ticks.load(Ordering::Relaxed) != 0 {
+            self.idle_ticks.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Called by the idle sweeper once per tick: counts the tick if the mailbox is empty
