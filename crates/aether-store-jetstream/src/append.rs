@@ -95,12 +95,15 @@ impl JetStreamEventStore {
         events: &[NewEvent],
         time: OffsetDateTime,
     ) -> Result<Bytes> {
-        let payload = record::encode_events(actor, first, events, time)?;
+        let payload = {
+            let mut arena = self.inner.arena.lock().unwrap_or_else(|p| p.into_inner());
+            record::encode_events_into(&mut arena, actor, first, events, time)?
+        };
         let limit = self.max_append_bytes();
         if payload.len() > limit {
             return Err(too_large(events.len(), payload.len(), limit));
         }
-        Ok(Bytes::from(payload))
+        Ok(payload)
     }
 
     async fn append_exact(

@@ -93,6 +93,8 @@ struct Inner {
     snapshots: jetstream::stream::Stream<()>,
     names: Names,
     cache: TailCache,
+    /// Room that consecutive append records are encoded into (they share allocations).
+    arena: std::sync::Mutex<bytes::BytesMut>,
     /// The largest message the server accepts (headers included).
     max_payload: usize,
     /// Whether a read may trust a replica without first asking the leader.

@@ -26,7 +26,21 @@ struct RecordOut<'a> {
     first: u64,
     #[serde(with = "time::serde::timestamp::nanoseconds")]
     time: OffsetDateTime,
-    events: Vec<EventOut<'a>>,
+    events: EventsOut<'a>,
+}
+
+/// The events of a record, serialized straight from the caller's slice.
+struct EventsOut<'a>(&'a [NewEvent]);
+
+impl Serialize for EventsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|e| EventOut {
+            id: e.id,
+            event_type: &e.event_type,
+            data: &e.data,
+            meta: (e.metadata != Metadata::default()).then_some(&e.metadata),
+        }))
+    }
 }
 
 #[derive(Serialize)]
@@ -73,26 +87,33 @@ struct StoredEvent {
 }
 
 /// Encodes the record of one append: `events` stored as versions `first..`.
+#[cfg(test)]
 pub(crate) fn encode_events(
     actor: &ActorId,
     first: Version,
     events: &[NewEvent],
     time: OffsetDateTime,
 ) -> Result<Vec<u8>> {
+    let mut buf = bytes::BytesMut::new();
+    Ok(encode_events_into(&mut buf, actor, first, events, time)?.to_vec())
+}
+
+/// Encodes the record of one append into the spare room of `buf` and splits it off:
+/// consecutive records share one allocation instead of each taking its own.
+pub(crate) fn encode_events_into(
+    buf: &mut bytes::BytesMut,
+    actor: &ActorId,
+    first: Version,
+    events: &[NewEvent],
+    time: OffsetDateTime,
+) -> Result<Bytes> {
+    use bytes::BufMut;
     let record = RecordOut {
         format: EVENT_FORMAT,
         actor: actor.as_str(),
         first,
         time,
-        events: events
-            .iter()
-            .map(|e| EventOut {
-                id: e.id,
-                event_type: &e.event_type,
-                data: &e.data,
-                meta: (e.metadata != Metadata::default()).then_some(&e.metadata),
-            })
-            .collect(),
+        events: EventsOut(events),
     };
     let estimate = 64
         + actor.as_str().len()
@@ -100,11 +121,23 @@ pub(crate) fn encode_events(
             .iter()
             .map(|e| 64 + e.event_type.len() + e.data.len())
             .sum::<usize>();
-    let mut out = Vec::with_capacity(estimate);
-    rmp_serde::encode::write_named(&mut out, &record)
-        .map_err(|e| Error::codec("cannot encode an event record", e))?;
-    Ok(out)
+    if buf.capacity() - buf.len() < estimate {
+        buf.reserve(estimate.max(ARENA_CHUNK));
+    }
+    let mut w = buf.writer();
+    let written = rmp_serde::encode::write_named(&mut w, &record);
+    let buf = w.into_inner();
+    match written {
+        Ok(()) => Ok(buf.split().freeze()),
+        Err(e) => {
+            buf.clear();
+            Err(Error::codec("cannot encode an event record", e))
+        }
+    }
 }
+
+/// How much room the record arena takes at a time.
+const ARENA_CHUNK: usize = 64 * 1024;
 
 /// A decoded event record: the events of one append.
 pub(crate) struct EventRecord {
