@@ -213,6 +213,62 @@ impl JetStreamEventStore {
         }
     }
 
+    /// The stream sequence and first version of the message of `actor` holding `version`,
+    /// by binary search with direct gets over the sequences from `lo` to the actor's last
+    /// message. Any replica will do: the messages it looks for are old.
+    async fn locate_replica(
+        &self,
+        actor: &ActorId,
+        subject: &str,
+        version: Version,
+        lo: u64,
+    ) -> Result<Option<(u64, Version)>> {
+        let deadline = Instant::now() + self.inner.options.retry_deadline;
+        let probe = |seq: u64| async move {
+            let found = self
+                .retrying(deadline, || async {
+                    match self
+                        .inner
+                        .events
+                        .direct_get_next_for_subject(subject, Some(seq))
+                        .await
+                    {
+                        Ok(m) => Ok(Some(m)),
+                        Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(errors::map("looking for a version", e)),
+                    }
+                })
+                .await?;
+            found
+                .map(|m| {
+                    Ok::<_, Error>((
+                        m.sequence,
+                        record::decode_events(&m.payload, actor, m.sequence)?,
+                    ))
+                })
+                .transpose()
+        };
+        let tail = match self.inner.cache.get(actor) {
+            Some(t) => t,
+            None => {
+                Box::pin(self.leader_tail(actor, subject, deadline))
+                    .await?
+                    .0
+            }
+        };
+        let (mut lo, mut hi) = (lo.max(1), tail.seq);
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            match probe(mid).await? {
+                None => hi = mid - 1,
+                Some((_, rec)) if rec.first() > version => hi = mid - 1,
+                Some((seq, rec)) if rec.last() >= version => return Ok(Some((seq, rec.first()))),
+                Some((seq, _)) => lo = seq + 1,
+            }
+        }
+        Ok(None)
+    }
+
     pub(crate) async fn read_impl(
         &self,
         actor: &ActorId,
@@ -310,6 +366,8 @@ struct Reader {
     floor: Option<Tail>,
     phase: Phase,
     may_use_consumer: bool,
+    /// Whether the read may still jump ahead to `from` (once).
+    may_skip: bool,
     page: usize,
     bytes_seen: usize,
     msgs_seen: usize,
@@ -340,6 +398,7 @@ impl Reader {
             floor: None,
             phase: Phase::Start,
             may_use_consumer,
+            may_skip: true,
             page,
             bytes_seen: 0,
             msgs_seen: 0,
@@ -515,6 +574,26 @@ impl Reader {
                         } else {
                             Phase::Leader
                         };
+                    } else if self.may_skip
+                        && self.last.map_or(0, |l| l + 1) < self.from
+                        && page.pending > 4 * self.page as u64
+                    {
+                        // Far from `from` with a long way to go: find the message holding
+                        // it by binary search instead of reading everything before it.
+                        self.may_skip = false;
+                        match self
+                            .store
+                            .locate_replica(&self.actor, &self.subject, self.from, self.next_seq)
+                            .await
+                        {
+                            Ok(Some((seq, first))) => {
+                                self.next_seq = seq;
+                                self.last = Some(first - 1);
+                                self.tail_seq = None;
+                            }
+                            Ok(None) => {}
+                            Err(e) => return self.stop(e),
+                        }
                     } else if self.may_use_consumer && page.pending > self.page as u64 {
                         match self.start_consumer().await {
                             Ok(c) => self.phase = Phase::Consumer(Box::new(c)),

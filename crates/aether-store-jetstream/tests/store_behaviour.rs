@@ -291,3 +291,41 @@ async fn a_long_history_streams_through_an_ordered_consumer_that_is_cleaned_up(
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_far_into_a_long_history_finds_its_start_without_reading_everything_before(
+) -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("far");
+    let s = store(&server, &ns).await;
+    let a = ActorId::new("acc-far")?;
+    let b = ActorId::new("acc-other")?;
+    // Interleave two actors so the sequences of `a` are not its versions.
+    for i in 0..2_000u64 {
+        let events = if i % 7 == 0 {
+            vec![ev(&format!("a{i}")), ev(&format!("a{i}+"))]
+        } else {
+            vec![ev(&format!("a{i}"))]
+        };
+        let v = s.latest_version(&a).await?;
+        s.append(&a, ExpectedVersion::Exact(v), events).await?;
+        s.append(&b, ExpectedVersion::Any, vec![ev("b")]).await?;
+    }
+    let latest = s.latest_version(&a).await?;
+    let all: Vec<_> = store(&server, &ns).await.read_all(&a).await?;
+    assert_eq!(all.len() as u64, latest);
+    for (from, to) in [
+        (latest - 40, latest),
+        (1_500, 1_510),
+        (2, 3),
+        (latest, latest),
+    ] {
+        let fresh = store(&server, &ns).await;
+        let got = fresh.read(&a, from, to, usize::MAX).await?;
+        let want: Vec<_> = all[(from - 1) as usize..to as usize].to_vec();
+        assert_eq!(got, want, "read {from}..={to}");
+        let streamed: Vec<_> = fresh.read_stream(&a, from, to).try_collect().await?;
+        assert_eq!(streamed, want, "read_stream {from}..={to}");
+    }
+    Ok(())
+}
