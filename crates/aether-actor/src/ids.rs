@@ -16,10 +16,21 @@ pub(crate) fn new_id() -> Uuid {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    new_id_at(millis)
+}
+
+/// A fresh UUID v7 stamped `millis` (milliseconds since the Unix epoch).
+pub(crate) fn new_id_at(millis: u64) -> Uuid {
     let random = fastrand::u128(..).to_le_bytes();
     let mut bytes = [0u8; 10];
     bytes.copy_from_slice(&random[..10]);
     uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid()
+}
+
+/// The millisecond timestamp of a UUID v7, if `id` is one.
+pub(crate) fn millis_of(id: Uuid) -> Option<u64> {
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    (id.get_version_num() == 7).then(|| secs * 1000 + u64::from(nanos) / 1_000_000)
 }
 
 #[cfg(test)]
@@ -38,8 +49,8 @@ mod tests {
         for id in &ids {
             assert_eq!(id.get_version_num(), 7);
             assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
-            let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
-            let millis = secs * 1000 + u64::from(nanos) / 1_000_000;
+            let millis = millis_of(*id).unwrap();
+            assert_eq!(millis_of(new_id_at(millis)), Some(millis));
             assert!(millis >= before && millis <= before + 60_000, "{id}");
         }
     }
