@@ -179,15 +179,19 @@ impl JetStreamEventStore {
         let cached = self.inner.cache.get(actor);
         let deadline = Instant::now() + self.inner.options.retry_deadline;
         if !self.inner.replica_reads && cached.is_none() {
-            return Ok(self.leader_tail(actor, &subject, deadline).await?.0.version);
+            return Ok(Box::pin(self.leader_tail(actor, &subject, deadline))
+                .await?
+                .0
+                .version);
         }
         let found = self
             .retrying(deadline, || async {
-                match self
-                    .inner
-                    .events
-                    .direct_get_last_for_subject(subject.as_str())
-                    .await
+                match Box::pin(
+                    self.inner
+                        .events
+                        .direct_get_last_for_subject(subject.as_str()),
+                )
+                .await
                 {
                     Ok(m) => Ok(Some(m)),
                     Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),

@@ -165,22 +165,24 @@ impl JetStreamEventStore {
         let msg: Option<StreamMessage> = self
             .retrying(deadline, || async {
                 if self.inner.replica_reads {
-                    match self
-                        .inner
-                        .snapshots
-                        .direct_get_last_for_subject(subject.as_str())
-                        .await
+                    match Box::pin(
+                        self.inner
+                            .snapshots
+                            .direct_get_last_for_subject(subject.as_str()),
+                    )
+                    .await
                     {
                         Ok(m) => Ok(Some(m)),
                         Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
                         Err(e) => Err(errors::map("loading a snapshot", e)),
                     }
                 } else {
-                    match self
-                        .inner
-                        .snapshots
-                        .get_last_raw_message_by_subject(&subject)
-                        .await
+                    match Box::pin(
+                        self.inner
+                            .snapshots
+                            .get_last_raw_message_by_subject(&subject),
+                    )
+                    .await
                     {
                         Ok(m) => Ok(Some(m)),
                         Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
