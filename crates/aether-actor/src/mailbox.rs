@@ -47,7 +47,9 @@ impl<M> Mailbox<M> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `msg` if fewer than `capacity` messages wait; returns its sequence number.
+    /// Queues `msg` if fewer than `capacity` messages wait; returns its sequence number. The
+    /// actor is not woken: call [`wake`](Mailbox::wake) next (a caller first gets ready for
+    /// the answer, so that the actor runs only once the caller's turn is over).
     pub(crate) fn try_send(&self, msg: M, capacity: usize) -> Result<u64, SendError<M>> {
         let mut st = self.lock();
         if st.closed {
@@ -59,9 +61,12 @@ impl<M> Mailbox<M> {
         let seq = st.next_seq;
         st.next_seq += 1;
         st.queue.push_back((seq, msg));
-        drop(st);
-        self.waker.wake();
         Ok(seq)
+    }
+
+    /// Wakes the actor if it waits for a message.
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
     }
 
     /// Queues a control message whatever the capacity (not when closed).
@@ -169,6 +174,7 @@ mod tests {
         let h = tokio::spawn(async move { mb2.recv().await });
         tokio::task::yield_now().await;
         mb.try_send(7u8, 1).ok().unwrap();
+        mb.wake();
         assert_eq!(h.await.unwrap(), 7);
     }
 }

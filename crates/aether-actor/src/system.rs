@@ -905,19 +905,28 @@ impl<A: Aggregate> Future for AskFuture<A> {
         use std::task::Poll;
         let mut this = self.project();
         let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
-        if let Some(ask) = this.ask.take() {
-            match ask.send() {
+        let polled = match this.ask.take() {
+            Some(ask) => match ask.send() {
                 Ok(sent) => {
-                    *this.queued = Some((sent.mailbox, sent.seq));
                     this.wait.set(Some(sent.wait));
+                    // Get ready for the answer (timer and reply registered) before waking
+                    // the actor: on a multi-threaded runtime, an actor woken earlier could
+                    // be picked up by another worker while this poll is still running.
+                    let polled = {
+                        let _wake = WakeOnDrop(&sent.mailbox);
+                        this.wait.as_mut().as_pin_mut().map(|w| w.poll(cx))
+                    };
+                    *this.queued = Some((sent.mailbox, sent.seq));
+                    polled
                 }
                 Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        let Some(wait) = this.wait.as_mut().as_pin_mut() else {
+            },
+            None => this.wait.as_mut().as_pin_mut().map(|w| w.poll(cx)),
+        };
+        let Some(polled) = polled else {
             panic!("an ask future polled after it completed");
         };
-        let outcome = std::task::ready!(wait.poll(cx));
+        let outcome = std::task::ready!(polled);
         this.wait.set(None);
         let queued = this.queued.take();
         Poll::Ready(match outcome {
@@ -929,6 +938,16 @@ impl<A: Aggregate> Future for AskFuture<A> {
                 None => Err(AskError::OutcomeUnknown),
             },
         })
+    }
+}
+
+/// Wakes a mailbox's actor when dropped (also if polling panics, so a queued command is
+/// never left unnoticed).
+struct WakeOnDrop<'a, M>(&'a Mailbox<M>);
+
+impl<M> Drop for WakeOnDrop<'_, M> {
+    fn drop(&mut self) {
+        self.0.wake();
     }
 }
 
