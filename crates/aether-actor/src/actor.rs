@@ -596,10 +596,12 @@ impl<A: Aggregate> Cell<A> {
         let Some(loaded) = self.loaded.as_mut() else {
             return;
         };
-        let bytes = match codec::to_vec_named(&EnvelopeRef {
+        let envelope = EnvelopeRef {
             state: &loaded.state,
             recent: &loaded.recent,
-        }) {
+        };
+        // Encoded in the thread's scratch buffer: no growing a new buffer step by step.
+        let bytes = match with_encoded(&envelope, "the state", Bytes::copy_from_slice) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(actor = %self.id, error = %e, "cannot encode the state for a snapshot");
@@ -610,7 +612,7 @@ impl<A: Aggregate> Cell<A> {
             self.id.clone(),
             loaded.version,
             A::SNAPSHOT_SCHEMA_VERSION,
-            Bytes::from(bytes),
+            bytes,
         );
         match self.rt.shared.store.save_snapshot(snap).await {
             Ok(()) => {
