@@ -1,8 +1,13 @@
 //! The Aether bank: accounts and transfers as event-sourced actors, run embedded.
 //!
 //! ```text
-//! cargo run --example bank
+//! cargo run --example bank                                            # embedded, no server
+//! cargo run --example bank --features jetstream -- nats://127.0.0.1:4222  # events in JetStream
 //! ```
+//!
+//! With a NATS URL (as the first argument or in `AETHER_NATS_URL`) and the `jetstream`
+//! feature, the same story runs with its events in NATS JetStream, in a fresh namespace
+//! `bank-<unix time>` so that every run starts from empty accounts.
 //!
 //! It tells a short story on standard output: customers open accounts and move money
 //! (commands in, events out, a domain error as a reply), a transfer crosses two accounts
@@ -35,18 +40,45 @@ use futures::StreamExt;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let namespace = Namespace::new("bank")?;
-    let store = open_store(&namespace).await?;
+    let nats_url = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("AETHER_NATS_URL").ok());
+    let store = open_store(nats_url).await?;
     let bus: Arc<dyn EventBroadcaster> = Arc::new(EventBus::new());
     story(store, bus).await
 }
 
-/// The one place where the event store is chosen. Embedded: the in-memory store, no server.
-async fn open_store(namespace: &Namespace) -> anyhow::Result<Arc<dyn EventStore>> {
-    println!(
-        "Aether bank example: event-sourced actors, embedded (in-memory store, in-process bus)"
-    );
-    Ok(Arc::new(InMemoryEventStore::new(namespace.clone())))
+/// The one place where the event store is chosen: JetStream when a NATS URL is given (and
+/// the `jetstream` feature is on), else the embedded in-memory store, no server.
+async fn open_store(nats_url: Option<String>) -> anyhow::Result<Arc<dyn EventStore>> {
+    match nats_url {
+        #[cfg(feature = "jetstream")]
+        Some(url) => {
+            use aether::jetstream::{JetStreamEventStore, JetStreamStoreOptions};
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            let namespace = Namespace::new(format!("bank-{secs}"))?;
+            println!(
+                "Aether bank example: event-sourced actors, events in NATS JetStream at {url} \
+                 (namespace {namespace}), in-process bus"
+            );
+            let store =
+                JetStreamEventStore::connect(&url, namespace, JetStreamStoreOptions::new()).await?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "jetstream"))]
+        Some(url) => anyhow::bail!(
+            "a NATS URL ({url}) was given, but the example was built without the `jetstream` \
+             feature: run `cargo run --example bank --features jetstream -- {url}`"
+        ),
+        None => {
+            println!(
+                "Aether bank example: event-sourced actors, embedded (in-memory store, in-process bus)"
+            );
+            Ok(Arc::new(InMemoryEventStore::new(Namespace::new("bank")?)))
+        }
+    }
 }
 
 /// How a node of the bank is configured.
