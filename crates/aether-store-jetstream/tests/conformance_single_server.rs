@@ -11,7 +11,7 @@ use aether_testkit::NatsServer;
 aether_testkit::counting_allocator!();
 
 macro_rules! single_server_cases {
-    ($($case:ident),* $(,)?) => {
+    (() $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
@@ -29,4 +29,5 @@ macro_rules! single_server_cases {
     };
 }
 
-with_conformance_cases!(single_server_cases);
+// The suite's own list, so that every case it gains runs here too.
+aether_testkit::for_each_conformance_case!(single_server_cases!());
