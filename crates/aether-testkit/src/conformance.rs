@@ -78,8 +78,9 @@ pub mod cases {
         wrong_expected_versions_conflict_and_store_nothing,
     };
     pub use super::idempotency::{
-        any_retry_within_window_is_stored_once, exact_retry_after_later_appends_returns_original,
-        exact_retry_returns_original_result, retry_with_same_ids_and_other_content_is_invalid,
+        any_retry_within_window_is_stored_once, append_shared_returns_what_a_read_returns,
+        exact_retry_after_later_appends_returns_original, exact_retry_returns_original_result,
+        retry_with_same_ids_and_other_content_is_invalid,
     };
     pub use super::memory::big_history_replays_with_bounded_memory;
     pub use super::replay::{
@@ -371,6 +372,7 @@ macro_rules! for_each_conformance_case {
             exact_retry_after_later_appends_returns_original,
             any_retry_within_window_is_stored_once,
             retry_with_same_ids_and_other_content_is_invalid,
+            append_shared_returns_what_a_read_returns,
             snapshot_load_returns_newest,
             snapshot_at_or_below_picks_newest_retained,
             snapshot_at_same_version_overwrites,

@@ -192,3 +192,95 @@ pub async fn retry_with_same_ids_and_other_content_is_invalid(h: Harness) -> Cas
     );
     Ok(())
 }
+
+/// What [`append_shared`](aether_core::EventStore::append_shared) returns is what a later
+/// read returns (ids, types, payloads, actor, versions, timestamps, metadata), for a new
+/// append with `Exact` and with `Any`, and for re-sent appends (`Exact` after later appends,
+/// `Any` within the window, and through a second handle): the original events, as stored.
+pub async fn append_shared_returns_what_a_read_returns(h: Harness) -> CaseResult {
+    let store = h.store().await?;
+    let a = actor("append-shared");
+    let meta = Metadata::new()
+        .correlation_id(uuid::Uuid::now_v7())
+        .causation_id(uuid::Uuid::now_v7())
+        .header("tenant", "blue")
+        .header("trace", "0af7651916cd43dd");
+    let first = vec![
+        ev("a").with_metadata(meta.clone()),
+        NewEvent::new("Other", b"b".to_vec()),
+    ];
+    let second = vec![ev("c").with_metadata(Metadata::new().header("k", "v"))];
+
+    async fn check(
+        store: &dyn aether_core::EventStore,
+        a: &aether_core::ActorId,
+        what: &str,
+        result: (aether_core::Appended, Vec<std::sync::Arc<Event>>),
+        want: (u64, u64, bool),
+    ) -> CaseResult {
+        let (appended, shared) = result;
+        assert_eq!(
+            (appended.first_version, appended.version, appended.duplicate),
+            want,
+            "{what}: the versions appended"
+        );
+        let read = store
+            .read(a, appended.first_version, appended.version, usize::MAX)
+            .await?;
+        let shared: Vec<Event> = shared.iter().map(|e| (**e).clone()).collect();
+        assert_eq!(
+            shared, read,
+            "{what}: the shared events are what a read returns"
+        );
+        if let Some(t) = appended.timestamp {
+            assert!(
+                read.iter().all(|e| e.timestamp == t),
+                "{what}: Appended::timestamp is the stored events' timestamp"
+            );
+        }
+        Ok(())
+    }
+
+    let r = store
+        .append_shared(&a, ExpectedVersion::Exact(0), first.clone())
+        .await?;
+    check(&*store, &a, "new Exact append", r, (1, 2, false)).await?;
+    let r = store
+        .append_shared(&a, ExpectedVersion::Any, second.clone())
+        .await?;
+    check(&*store, &a, "new Any append", r, (3, 3, false)).await?;
+    // Later appends, so that the timestamps of the originals are not the newest ones.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store
+        .append(&a, ExpectedVersion::Exact(3), vec![ev("later")])
+        .await?;
+    let r = store
+        .append_shared(&a, ExpectedVersion::Exact(0), first.clone())
+        .await?;
+    check(
+        &*store,
+        &a,
+        "Exact retry after later appends",
+        r,
+        (1, 2, true),
+    )
+    .await?;
+    let r = store
+        .append_shared(&a, ExpectedVersion::Any, second.clone())
+        .await?;
+    check(&*store, &a, "Any retry within the window", r, (3, 3, true)).await?;
+    let other = h.store().await?;
+    let r = other
+        .append_shared(&a, ExpectedVersion::Exact(2), second.clone())
+        .await?;
+    check(
+        &*other,
+        &a,
+        "Exact retry through a second handle",
+        r,
+        (3, 3, true),
+    )
+    .await?;
+    assert_eq!(store.latest_version(&a).await?, 4, "nothing stored twice");
+    Ok(())
+}
