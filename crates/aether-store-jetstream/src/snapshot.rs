@@ -234,7 +234,12 @@ impl JetStreamEventStore {
             ),
             source: None,
         };
-        let mut parts: Vec<Option<Bytes>> = vec![None; c.count as usize];
+        // The head's count and length are stored bytes too: nothing is sized by them until
+        // the chunks they describe are there.
+        if msgs.len() != c.count as usize {
+            return Err(missing());
+        }
+        let mut parts: Vec<Option<Bytes>> = vec![None; msgs.len()];
         for m in &msgs {
             let index: usize = m
                 .subject
@@ -244,19 +249,19 @@ impl JetStreamEventStore {
                 .ok_or_else(missing)?;
             *parts.get_mut(index).ok_or_else(missing)? = Some(m.payload.clone());
         }
-        let mut state = BytesMut::with_capacity(c.len as usize);
-        for p in parts {
-            state.extend_from_slice(&p.ok_or_else(missing)?);
-        }
-        if state.len() as u64 != c.len {
+        let held: u64 = msgs.iter().map(|m| m.payload.len() as u64).sum();
+        if held != c.len {
             return Err(Error::Codec {
                 message: format!(
-                    "snapshot of {actor}: its chunks hold {} bytes, not {}",
-                    state.len(),
+                    "snapshot of {actor}: its chunks hold {held} bytes, not {}",
                     c.len
                 ),
                 source: None,
             });
+        }
+        let mut state = BytesMut::with_capacity(msgs.iter().map(|m| m.payload.len()).sum());
+        for p in parts {
+            state.extend_from_slice(&p.ok_or_else(missing)?);
         }
         Ok(state.freeze())
     }

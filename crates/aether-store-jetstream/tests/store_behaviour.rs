@@ -329,3 +329,61 @@ async fn a_read_far_into_a_long_history_finds_its_start_without_reading_everythi
     }
     Ok(())
 }
+
+/// The head of a chunked snapshot as stored (a forger's copy of the record's layout).
+#[derive(serde::Serialize)]
+struct ForgedHead {
+    format: u32,
+    actor: String,
+    version: u64,
+    schema: u32,
+    position: u64,
+    #[serde(with = "time::serde::timestamp::nanoseconds")]
+    timestamp: time::OffsetDateTime,
+    chunks: ForgedChunks,
+}
+
+#[derive(serde::Serialize)]
+struct ForgedChunks {
+    id: String,
+    count: u32,
+    len: u64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_chunk_reference_is_a_codec_error_not_a_crash() -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("hostile-chunks");
+    let s = store(&server, &ns).await;
+    let actor = ActorId::new("acc-mallory")?;
+    s.append(&actor, ExpectedVersion::Exact(0), vec![ev("one")])
+        .await?;
+    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let subject = format!("aether.sn.{ns}.{}", actor.to_token());
+    // A head claiming absurd sizes, and one whose chunks are simply not there.
+    for (count, len) in [(1, u64::MAX), (3, 3 * 1024 * 1024 * 1024 * 1024), (2, 10)] {
+        let head = ForgedHead {
+            format: 1,
+            actor: actor.as_str().to_owned(),
+            version: 1,
+            schema: 1,
+            position: 0,
+            timestamp: time::OffsetDateTime::now_utc(),
+            chunks: ForgedChunks {
+                id: "forged".into(),
+                count,
+                len,
+            },
+        };
+        js.publish(subject.clone(), rmp_serde::to_vec_named(&head)?.into())
+            .await?
+            .await?;
+        let e = s.load_snapshot(&actor, None).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Codec, "count {count}, len {len}: {e}");
+        let e = s.load_snapshot(&actor, Some(1)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Codec, "count {count}, len {len}: {e}");
+    }
+    // The history is untouched.
+    assert_eq!(s.read(&actor, 1, u64::MAX, 10).await?.len(), 1);
+    Ok(())
+}
