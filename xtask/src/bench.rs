@@ -21,10 +21,18 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> Result<()> {
         None
     };
     let bin = format!("bench-{name}");
-    cmd!(sh, "cargo run --release --package aether-benches --bin {bin} -- {rest...}").run()?;
+    cmd!(
+        sh,
+        "cargo run --release --package aether-benches --bin {bin} -- {rest...}"
+    )
+    .run()?;
     Ok(())
 }
 
 fn names() -> String {
-    BENCHES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" | ")
+    BENCHES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(" | ")
 }

@@ -5,7 +5,11 @@ use xshell::{cmd, Shell};
 
 pub(crate) fn run(sh: &Shell, _extra: &[String]) -> Result<()> {
     cmd!(sh, "cargo fmt --all -- --check").run()?;
-    cmd!(sh, "cargo clippy --workspace --all-targets --all-features -- -D warnings").run()?;
+    cmd!(
+        sh,
+        "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+    )
+    .run()?;
     crate::itest::run(sh, &[])?;
     {
         let _env = sh.push_env("RUSTDOCFLAGS", "-D warnings");
