@@ -86,7 +86,11 @@ impl JetStreamEventStore {
     ) -> Result<Self> {
         options.validate()?;
         let nats = options.connection.to_nats(options.request_timeout).await?;
-        let client = nats.connect(url).await.map_err(|e| connect_error(url, e))?;
+        let servers = server_addrs(url)?;
+        let client = nats
+            .connect(servers.as_slice())
+            .await
+            .map_err(|e| connect_error(url, e))?;
         Self::open(client, namespace, options).await
     }
 
@@ -226,6 +230,24 @@ impl JetStreamEventStore {
             }),
         })
     }
+}
+
+/// Parses `url` as one or more comma-separated server URLs.
+fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>> {
+    let addrs = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>().map_err(|e| {
+                Error::invalid("nats url", format!("{u:?} is not a NATS server URL: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if addrs.is_empty() {
+        return Err(Error::invalid("nats url", "no server URL given"));
+    }
+    Ok(addrs)
 }
 
 fn connect_error(url: &str, e: async_nats::ConnectError) -> Error {
@@ -510,6 +532,21 @@ fn verify(want: &stream::Config, found: &stream::Config) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comma_separated_urls_are_several_servers_and_bad_ones_are_clear_errors() {
+        let addrs =
+            server_addrs("nats://127.0.0.1:4222, nats://127.0.0.1:4223,127.0.0.1:4224").unwrap();
+        assert_eq!(addrs.len(), 3);
+        for bad in ["", " , ", "nats://127.0.0.1:notaport"] {
+            let err = server_addrs(bad).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                aether_core::ErrorKind::InvalidInput,
+                "{bad:?}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn versions_below_the_minimum_are_refused_with_the_feature_named() {
