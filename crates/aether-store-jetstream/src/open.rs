@@ -137,10 +137,12 @@ impl JetStreamEventStore {
 
         let names = Names::new(&namespace);
         let registry = registry_bucket(&js, &options).await?;
-        let entry = registry
-            .get(namespace.as_str())
-            .await
-            .map_err(|e| errors::map("reading the namespace registry", e))?;
+        // Retried like every other open-time request: during a stream leader election the
+        // registry read fails for a few seconds, which must not fail the open.
+        let entry = with_retry(&options, "reading the namespace registry", || {
+            registry.get(namespace.as_str())
+        })
+        .await?;
         let events_cfg = events_config(&names, &options);
         let snapshots_cfg = snapshots_config(&names, &options);
         match entry {
@@ -413,13 +415,16 @@ async fn existing_config(
     let deadline = tokio::time::Instant::now() + options.retry_deadline;
     loop {
         match js.get_stream(name).await {
-            Ok(mut s) => {
-                let info = s
-                    .info()
-                    .await
-                    .map_err(|e| errors::map("reading stream info", e))?;
-                return Ok(Some(info.config.clone()));
-            }
+            Ok(mut s) => match s.info().await {
+                Ok(info) => return Ok(Some(info.config.clone())),
+                Err(e) => {
+                    let err = errors::map("reading stream info", e);
+                    if !err.is_transient() || tokio::time::Instant::now() > deadline {
+                        return Err(err);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
             Err(e) if errors::api_code(&e) == Some(code::STREAM_NOT_FOUND) => return Ok(None),
             Err(e) => {
                 let err = errors::map(&format!("looking up stream {name}"), e);
