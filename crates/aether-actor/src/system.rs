@@ -474,8 +474,8 @@ impl ActorSystem {
             if shared.live.load(Ordering::SeqCst) == 0 {
                 break;
             }
-            // Actors activated while shutting down stop on their own (they refuse
-            // commands); wake up now and then in case one is mid-activation.
+            // No actor is activated any more; wake up now and then in case a
+            // notification is missed.
             let _ = tokio::time::timeout(Duration::from_millis(50), stopped).await;
         }
     }
@@ -628,7 +628,8 @@ impl<A: Aggregate> TypeRuntime<A> {
         }
     }
 
-    /// Queues `msg` for `id`, activating the actor if needed.
+    /// Queues `msg` for `id`, activating the actor if needed. `Closed` when the actor would
+    /// have to be activated while the system shuts down.
     fn send(
         self: &Arc<Self>,
         id: &ActorId,
@@ -641,6 +642,12 @@ impl<A: Aggregate> TypeRuntime<A> {
                 match map.get(id) {
                     Some(m) => m.clone(),
                     None => {
+                        // Checked under the shard's lock, which `shutdown` takes after setting
+                        // the flag to passivate the actors: an actor is either seen by it or
+                        // never activated, so none outlives the shutdown.
+                        if self.shared.shutting_down.load(Ordering::SeqCst) {
+                            return Err(SendError::Closed(msg));
+                        }
                         let m = Arc::new(Mailbox::new());
                         map.insert(id.clone(), m.clone());
                         self.shared.actor_started();
@@ -858,9 +865,8 @@ impl<A: Aggregate> Ask<A> {
                 seq,
                 wait: tokio::time::timeout_at(deadline, rx),
             }),
-            Err(SendError::Full(Msg::Ask(m))) | Err(SendError::Closed(Msg::Ask(m))) => {
-                Err(AskError::MailboxFull(m.command))
-            }
+            Err(SendError::Full(Msg::Ask(m))) => Err(AskError::MailboxFull(m.command)),
+            Err(SendError::Closed(Msg::Ask(_))) => Err(AskError::ShuttingDown),
             Err(_) => unreachable!("an ask message is handed back as sent"),
         }
     }
