@@ -353,7 +353,15 @@ impl InMemoryEventStore {
         share: bool,
     ) -> Result<(Appended, Vec<Arc<Event>>)> {
         self.check_batch(&events)?;
-        let log = self.get_or_create(actor);
+        let log = match (self.get(actor), expected) {
+            (Some(log), _) => log,
+            // Refused before a log is made for it: conflicts naming ever new actors must
+            // not grow the store.
+            (None, ExpectedVersion::Exact(v)) if v != 0 => {
+                return Err(Error::conflict(actor.clone(), expected, 0));
+            }
+            (None, _) => self.get_or_create(actor),
+        };
         let mut log = lock(&log);
         let current = log.events.len() as Version;
         let shared = |log: &ActorLog, a: &Appended| -> Vec<Arc<Event>> {
