@@ -109,6 +109,15 @@ pub(crate) fn classify(err: &(dyn StdError + 'static)) -> Class {
                 _ => {}
             }
         }
+        if let Some(a) = e.downcast_ref::<jetstream::context::AccountError>() {
+            match a.kind() {
+                jetstream::context::AccountErrorKind::TimedOut => return Class::TimedOut,
+                jetstream::context::AccountErrorKind::JetStreamUnavailable => {
+                    return Class::NoResponders
+                }
+                _ => {}
+            }
+        }
         if let Some(d) = e.downcast_ref::<jetstream::stream::DirectGetError>() {
             match d.kind() {
                 jetstream::stream::DirectGetErrorKind::TimedOut => return Class::TimedOut,
@@ -156,5 +165,23 @@ where
             ),
             _ => Error::backend(what.to_owned(), err),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jetstream::context::{AccountError, AccountErrorKind};
+
+    #[test]
+    fn an_account_query_that_times_out_or_finds_no_jetstream_yet_is_transient() {
+        let timed_out = AccountError::new(AccountErrorKind::TimedOut);
+        assert_eq!(classify(&timed_out), Class::TimedOut);
+        assert!(map("querying the JetStream account", timed_out).is_transient());
+        let no_leader = AccountError::new(AccountErrorKind::JetStreamUnavailable);
+        assert_eq!(classify(&no_leader), Class::NoResponders);
+        assert!(map("querying the JetStream account", no_leader).is_transient());
+        let other = AccountError::new(AccountErrorKind::Other);
+        assert!(!map("querying the JetStream account", other).is_transient());
     }
 }
