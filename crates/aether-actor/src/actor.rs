@@ -349,10 +349,21 @@ impl<A: Aggregate> Cell<A> {
                 snapshot_version: 0,
                 recent: VecDeque::new(),
             };
-            let snapshot = store
-                .load_snapshot(&self.id, None)
-                .await
-                .map_err(AskError::Store)?;
+            let snapshot = match store.load_snapshot(&self.id, None).await {
+                Ok(s) => s,
+                // Its head or chunks no longer decode: the events are the truth, so replay
+                // them all (a history that is gone too fails the replay clearly).
+                Err(e) if e.kind() == ErrorKind::Codec => {
+                    tracing::warn!(
+                        aggregate = A::TYPE_NAME,
+                        actor = %self.id,
+                        error = %e,
+                        "the newest snapshot cannot be read; replaying all events"
+                    );
+                    None
+                }
+                Err(e) => return Err(AskError::Store(e)),
+            };
             let mut from_snapshot = None;
             if let Some(snap) = snapshot {
                 if snap.schema_version != A::SNAPSHOT_SCHEMA_VERSION {

@@ -59,3 +59,28 @@ async fn a_snapshot_that_cannot_be_saved_does_not_fail_the_command() -> anyhow::
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_snapshot_the_store_cannot_decode_falls_back_to_a_full_replay() -> anyhow::Result<()> {
+    let store = TestStore::new();
+    let system = ActorSystem::builder().store(store.clone()).build()?;
+    let wallets = system.actors::<Wallet>();
+    let w = id("w-3");
+    wallets.ask(&w, WalletCommand::Deposit(4)).await??;
+    wallets.ask(&w, WalletCommand::Deposit(3)).await??;
+    assert!(wallets.passivate(&w).await);
+    assert!(store.mem().load_snapshot(&w, None).await?.is_some());
+
+    // The newest snapshot is unreadable (for instance its chunks are gone): the events are
+    // all there, so the actor replays them instead of failing every command.
+    store.set_corrupt_snapshots(true);
+    let reads_before = store.stream_reads().len();
+    assert_eq!(wallets.ask(&w, WalletCommand::Deposit(1)).await?, Ok(8));
+    assert_eq!(
+        store.stream_reads()[reads_before..],
+        [1],
+        "a full replay, from version 1"
+    );
+    assert_eq!(history(store.mem(), &w).await.len(), 3);
+    Ok(())
+}

@@ -147,6 +147,8 @@ pub struct Knobs {
     pub fail_after_append: AtomicBool,
     /// Snapshot loads and saves fail.
     pub fail_snapshots: AtomicBool,
+    /// Snapshot loads find a snapshot the store cannot decode.
+    pub corrupt_snapshots: AtomicBool,
     /// Appends wait this many milliseconds first.
     pub append_delay_ms: AtomicU64,
     /// How many appends have started.
@@ -162,6 +164,7 @@ impl Default for Knobs {
             fail_appends: AtomicBool::new(false),
             fail_after_append: AtomicBool::new(false),
             fail_snapshots: AtomicBool::new(false),
+            corrupt_snapshots: AtomicBool::new(false),
             append_delay_ms: AtomicU64::new(0),
             appends_started: AtomicUsize::new(0),
             stream_reads: Mutex::new(Vec::new()),
@@ -184,6 +187,9 @@ impl TestStore {
     }
     pub fn set_fail_snapshots(&self, on: bool) {
         self.inner.fail_snapshots.store(on, Ordering::SeqCst);
+    }
+    pub fn set_corrupt_snapshots(&self, on: bool) {
+        self.inner.corrupt_snapshots.store(on, Ordering::SeqCst);
     }
     pub fn set_append_delay(&self, d: Duration) {
         self.inner
@@ -274,6 +280,12 @@ impl EventStore for TestStore {
                 "injected snapshot failure",
                 "test store",
             ));
+        }
+        if self.inner.corrupt_snapshots.load(Ordering::SeqCst) {
+            return Err(Error::Codec {
+                message: "injected snapshot that does not decode".into(),
+                source: None,
+            });
         }
         self.inner.store.load_snapshot(actor, at_or_below).await
     }
