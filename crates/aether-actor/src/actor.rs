@@ -483,8 +483,13 @@ impl<A: Aggregate> Cell<A> {
                         }
                     }));
                     if let Err(p) = applied {
-                        // The events are stored; the state in memory cannot be trusted.
+                        // The events are stored; the state in memory cannot be trusted. They
+                        // are broadcast all the same: subscribers follow the store.
                         self.loaded = None;
+                        let shared = &rt.shared;
+                        if let Err(e) = shared.bus.publish_all(&shared.namespace, stored).await {
+                            tracing::warn!(actor = %self.id, error = %e, "broadcasting stored events failed");
+                        }
                         return Err(AskError::Panicked(panic_message(p)));
                     }
                     Counters::bump(&rt.shared.stats.appends);
