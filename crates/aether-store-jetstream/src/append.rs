@@ -95,6 +95,18 @@ impl JetStreamEventStore {
         events: &[NewEvent],
         time: OffsetDateTime,
     ) -> Result<Bytes> {
+        // Stored records never reach u64::MAX (decoding checks it), so `first` is at most
+        // that; only a forged history leaves no room for more events.
+        if first.checked_add(events.len() as u64).is_none() {
+            return Err(Error::Codec {
+                message: format!(
+                    "the stored history of {actor} reaches version {}: no room for {} more                      events (the stream holds records Aether did not write)",
+                    first - 1,
+                    events.len()
+                ),
+                source: None,
+            });
+        }
         let payload = {
             let mut arena = self.inner.arena.lock().unwrap_or_else(|p| p.into_inner());
             record::encode_events_into(&mut arena, actor, first, events, time)?

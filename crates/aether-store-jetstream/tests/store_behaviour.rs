@@ -387,3 +387,64 @@ async fn a_hostile_chunk_reference_is_a_codec_error_not_a_crash() -> anyhow::Res
     assert_eq!(s.read(&actor, 1, u64::MAX, 10).await?.len(), 1);
     Ok(())
 }
+
+/// An event record as stored (a forger's copy of its layout).
+#[derive(serde::Serialize)]
+struct ForgedRecord {
+    format: u32,
+    actor: String,
+    first: u64,
+    #[serde(with = "time::serde::timestamp::nanoseconds")]
+    time: time::OffsetDateTime,
+    events: Vec<ForgedEvent>,
+}
+
+#[derive(serde::Serialize)]
+struct ForgedEvent {
+    id: uuid::Uuid,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_record_at_the_last_versions_makes_appends_fail_not_panic() -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("forged-tail");
+    let actor = ActorId::new("acc-mallory")?;
+    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    store(&server, &ns).await; // creates the streams
+    let record = ForgedRecord {
+        format: 1,
+        actor: actor.as_str().to_owned(),
+        first: u64::MAX - 1,
+        time: time::OffsetDateTime::now_utc(),
+        events: vec![ForgedEvent {
+            id: uuid::Uuid::now_v7(),
+            event_type: "Forged".into(),
+            data: b"x".to_vec(),
+        }],
+    };
+    js.publish(
+        format!("aether.ev.{ns}.{}", actor.to_token()),
+        rmp_serde::to_vec_named(&record)?.into(),
+    )
+    .await?
+    .await?;
+    let s = store(&server, &ns).await;
+    assert_eq!(s.latest_version(&actor).await?, u64::MAX - 1);
+    for expected in [ExpectedVersion::Any, ExpectedVersion::Exact(u64::MAX - 1)] {
+        let e = s
+            .append(&actor, expected, vec![ev("a"), ev("b")])
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Codec, "{expected}: {e}");
+    }
+    assert_eq!(
+        s.latest_version(&actor).await?,
+        u64::MAX - 1,
+        "nothing stored"
+    );
+    Ok(())
+}
