@@ -100,7 +100,8 @@ impl JetStreamEventStore {
         if first.checked_add(events.len() as u64).is_none() {
             return Err(Error::Codec {
                 message: format!(
-                    "the stored history of {actor} reaches version {}: no room for {} more                      events (the stream holds records Aether did not write)",
+                    "the stored history of {actor} reaches version {}: no room for {} more \
+                     events (the stream holds records Aether did not write)",
                     first - 1,
                     events.len()
                 ),
