@@ -9,6 +9,7 @@ use aether_core::{
     ActorId, Appended, Error, ErrorKind, ExpectedVersion, NewEvent, OffsetDateTime, Result,
     StorePosition, Version,
 };
+use async_nats::header::{self, HeaderName, HeaderValue};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::publish::PublishAck;
@@ -29,6 +30,25 @@ pub(crate) const HEADER_ROOM: usize = 512;
 pub(crate) const FIRST_VERSION_HEADER: &str = "Aether-First-Version";
 /// Header with the number of events a message holds.
 pub(crate) const COUNT_HEADER: &str = "Aether-Count";
+
+const FIRST_VERSION_NAME: HeaderName = HeaderName::from_static(FIRST_VERSION_HEADER);
+const COUNT_NAME: HeaderName = HeaderName::from_static(COUNT_HEADER);
+
+/// `n` in decimal as a header value (one allocation, no formatting machinery).
+fn decimal(mut n: u64) -> HeaderValue {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let text: String = digits[at..].iter().map(|&d| d as char).collect();
+    HeaderValue::from(text)
+}
 
 enum Published {
     Stored(PublishAck),
@@ -516,20 +536,36 @@ impl JetStreamEventStore {
         deadline: Instant,
     ) -> Result<Published> {
         self.retrying(deadline, || async {
+            // Names without allocating; values formatted once, straight into their strings.
             let mut headers = HeaderMap::new();
-            headers.insert(FIRST_VERSION_HEADER, first.to_string().as_str());
-            headers.insert(COUNT_HEADER, events.len().to_string().as_str());
+            headers.insert(FIRST_VERSION_NAME, decimal(first));
+            headers.insert(COUNT_NAME, decimal(events.len() as u64));
+            let mut id = uuid::Uuid::encode_buffer();
+            let id = events[0].id.hyphenated().encode_lower(&mut id);
+            headers.insert(
+                header::NATS_MESSAGE_ID,
+                HeaderValue::from(String::from(&*id)),
+            );
+            headers.insert(
+                header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+                decimal(expected_seq),
+            );
             let msg = PublishMessage::build()
                 .payload(payload.clone())
-                .headers(headers)
-                .message_id(events[0].id.to_string())
-                .expected_last_subject_sequence(expected_seq);
-            // Boxed: the publish future is large, and the append's own future (boxed per call
-            // by the object-safe trait) stays small enough for the allocator's fast path.
-            let ack = Box::pin(self.inner.js.send_publish(subject.to_owned(), msg))
-                .await
-                .map_err(|e| errors::map("publishing an append", e))?;
-            match Box::pin(ack.into_future()).await {
+                .headers(headers);
+            // Boxed, sending and acknowledgement in one allocation: the publish future is
+            // large, and the append's own future (boxed per call by the object-safe trait)
+            // stays small enough for the allocator's fast path.
+            let sent = Box::pin(async {
+                let ack = self
+                    .inner
+                    .js
+                    .send_publish(subject.to_owned(), msg)
+                    .await
+                    .map_err(|e| errors::map("publishing an append", e))?;
+                Ok::<_, Error>(ack.into_future().await)
+            });
+            match sent.await? {
                 Ok(ack) => Ok(Published::Stored(ack)),
                 Err(e) => match errors::api_code(&e) {
                     Some(code::WRONG_LAST_SEQUENCE | code::WRONG_LAST_SEQUENCE_CONSTANT) => {
@@ -625,4 +661,16 @@ fn different_content(actor: &ActorId, events: &[NewEvent]) -> Error {
             events[0].id
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_header_values() {
+        for n in [0u64, 7, 10, 99, 1_000_001, u64::MAX] {
+            assert_eq!(decimal(n).as_str(), n.to_string());
+        }
+    }
 }

@@ -53,6 +53,7 @@ mod errors;
 mod names;
 mod open;
 mod options;
+mod prefetch;
 mod read;
 mod record;
 mod snapshot;
@@ -93,6 +94,8 @@ struct Inner {
     snapshots: jetstream::stream::Stream<()>,
     names: Names,
     cache: TailCache,
+    /// Snapshot positions seen and the pages read after them while a snapshot loads.
+    prefetch: prefetch::Prefetch,
     /// Room that consecutive append records are encoded into (they share allocations).
     arena: std::sync::Mutex<bytes::BytesMut>,
     /// The largest message the server accepts (headers included).

@@ -41,16 +41,12 @@ impl Names {
 
     /// `aether.ev.<ns>.<actor-token>`: one actor's events.
     pub(crate) fn events(&self, actor: &ActorId) -> String {
-        let mut s = self.events_prefix.clone();
-        s.push_str(&actor.to_token());
-        s
+        with_token(&self.events_prefix, actor)
     }
 
     /// `aether.sn.<ns>.<actor-token>`: one actor's snapshot heads.
     pub(crate) fn snapshot(&self, actor: &ActorId) -> String {
-        let mut s = self.snapshots_prefix.clone();
-        s.push_str(&actor.to_token());
-        s
+        with_token(&self.snapshots_prefix, actor)
     }
 
     /// `aether.sn.<ns>.<actor-token>.<save-id>.<index>`: one chunk of a large snapshot.
@@ -64,9 +60,41 @@ impl Names {
     }
 }
 
+/// `prefix` followed by the actor's token ([`ActorId::to_token`]), built in one allocation.
+fn with_token(prefix: &str, actor: &ActorId) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let id = actor.as_str().as_bytes();
+    let escaped = id
+        .iter()
+        .filter(|b| !(b.is_ascii_alphanumeric() || **b == b'-'))
+        .count();
+    let mut s = String::with_capacity(prefix.len() + id.len() + 2 * escaped);
+    s.push_str(prefix);
+    for &b in id {
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            s.push(b as char);
+        } else {
+            s.push('_');
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 0xF) as usize] as char);
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subjects_carry_the_actor_token() {
+        let n = Names::new(&Namespace::new("bank").unwrap());
+        for id in ["acc-alice", "a.b c", "ünï-cödé_x", "*>", "A9-z"] {
+            let a = ActorId::new(id).unwrap();
+            assert_eq!(n.events(&a), format!("aether.ev.bank.{}", a.to_token()));
+            assert_eq!(n.snapshot(&a), format!("aether.sn.bank.{}", a.to_token()));
+        }
+    }
 
     #[test]
     fn layout_is_as_documented_and_never_overlaps_the_bus() {

@@ -220,6 +220,7 @@ impl JetStreamEventStore {
             inner: Arc::new(Inner {
                 namespace,
                 cache: TailCache::new(options.cache_capacity),
+                prefetch: crate::prefetch::Prefetch::new(options.cache_capacity),
                 arena: std::sync::Mutex::new(bytes::BytesMut::new()),
                 options,
                 client,

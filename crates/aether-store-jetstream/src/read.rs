@@ -308,7 +308,8 @@ impl JetStreamEventStore {
         if from > to {
             return stream::empty().boxed();
         }
-        let reader = Reader::new(self.clone(), actor, from, to, position, true, usize::MAX);
+        let mut reader = Reader::new(self.clone(), actor, from, to, position, true, usize::MAX);
+        reader.may_take_prefetch = position > 0;
         stream::unfold(reader, |mut r| async move {
             r.next_chunk().await.map(|c| (c, r))
         })
@@ -375,6 +376,9 @@ struct Reader {
     page: usize,
     bytes_seen: usize,
     msgs_seen: usize,
+    /// Whether the first page may be one read while the snapshot loaded (reads after a
+    /// snapshot only).
+    may_take_prefetch: bool,
 }
 
 impl Reader {
@@ -406,6 +410,7 @@ impl Reader {
             page,
             bytes_seen: 0,
             msgs_seen: 0,
+            may_take_prefetch: false,
         }
     }
 
@@ -525,22 +530,37 @@ impl Reader {
                     self.phase = Phase::Pages;
                 }
                 Phase::Pages => {
-                    let page = match self
-                        .store
-                        .retrying(
-                            Instant::now() + self.store.inner.options.retry_deadline,
-                            || {
-                                self.store.direct_batch(
-                                    &self.store.inner.names.events_stream,
-                                    &self.subject,
-                                    self.next_seq,
-                                    self.page,
-                                    false,
-                                )
-                            },
-                        )
-                        .await
+                    let prefetched = if std::mem::take(&mut self.may_take_prefetch)
+                        && self.last.is_none()
+                        && self.next_seq == self.start_seq
                     {
+                        self.store
+                            .inner
+                            .prefetch
+                            .take(&self.actor, self.start_seq - 1)
+                    } else {
+                        None
+                    };
+                    let fetched = match prefetched {
+                        Some(page) => Ok(page),
+                        None => {
+                            self.store
+                                .retrying(
+                                    Instant::now() + self.store.inner.options.retry_deadline,
+                                    || {
+                                        self.store.direct_batch(
+                                            &self.store.inner.names.events_stream,
+                                            &self.subject,
+                                            self.next_seq,
+                                            self.page,
+                                            false,
+                                        )
+                                    },
+                                )
+                                .await
+                        }
+                    };
+                    let page = match fetched {
                         Ok(p) => p,
                         Err(e) => return self.stop(e),
                     };

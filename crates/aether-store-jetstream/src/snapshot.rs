@@ -117,6 +117,7 @@ impl JetStreamEventStore {
             ack.await.map_err(|e| errors::map("storing a snapshot", e))
         })
         .await?;
+        self.inner.prefetch.remember(&actor, snapshot.position.0);
 
         // The stream dropped the oldest heads beyond the retained number: drop their chunks.
         let retained = self.inner.options.snapshots_retained;
@@ -138,7 +139,7 @@ impl JetStreamEventStore {
         at_or_below: Option<Version>,
     ) -> Result<Option<ActorSnapshot>> {
         let head = match at_or_below {
-            None => self.newest_head(actor).await?,
+            None => self.newest_head_prefetching(actor).await?,
             Some(v) => self
                 .snapshot_heads(actor)
                 .await?
@@ -157,6 +158,47 @@ impl JetStreamEventStore {
             snapshot.state = self.read_chunks(actor, &c).await?;
         }
         Ok(Some(snapshot))
+    }
+
+    /// The newest snapshot head of `actor`. When the handle knows where the actor's newest
+    /// snapshot was, the events after that position are read at the same time and kept for
+    /// the `read_after_snapshot` that normally follows (see the `prefetch` module).
+    async fn newest_head_prefetching(
+        &self,
+        actor: &ActorId,
+    ) -> Result<Option<(u64, SnapshotHead)>> {
+        let Some(known) = self.inner.prefetch.position(actor) else {
+            let head = self.newest_head(actor).await?;
+            if let Some((_, h)) = &head {
+                self.inner.prefetch.remember(actor, h.snapshot.position.0);
+            }
+            return Ok(head);
+        };
+        let subject = self.inner.names.events(actor);
+        let sent = Instant::now();
+        let (head, page) = futures::future::join(
+            self.newest_head(actor),
+            Box::pin(self.direct_batch(
+                &self.inner.names.events_stream,
+                &subject,
+                known.saturating_add(1),
+                self.inner.options.read_page,
+                false,
+            )),
+        )
+        .await;
+        let head = head?;
+        if let Some((_, h)) = &head {
+            let position = h.snapshot.position.0;
+            match page {
+                // A failed prefetch costs nothing: the read will ask again.
+                Ok(page) if position == known => {
+                    self.inner.prefetch.stash(actor, position, sent, page)
+                }
+                _ => self.inner.prefetch.remember(actor, position),
+            }
+        }
+        Ok(head)
     }
 
     async fn newest_head(&self, actor: &ActorId) -> Result<Option<(u64, SnapshotHead)>> {

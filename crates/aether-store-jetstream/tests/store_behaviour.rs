@@ -448,3 +448,56 @@ async fn a_forged_record_at_the_last_versions_makes_appends_fail_not_panic() -> 
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activation_read_prefetched_with_the_snapshot_still_sees_every_event(
+) -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("prefetch");
+    let s = store(&server, &ns).await;
+    let other = store(&server, &ns).await;
+    let a = ActorId::new("acc-pre")?;
+    for i in 0..5u64 {
+        s.append(&a, ExpectedVersion::Exact(i), vec![ev(&format!("e{i}"))])
+            .await?;
+    }
+    s.save_snapshot(ActorSnapshot::new(a.clone(), 3, 1, b"s3".to_vec()))
+        .await?;
+    let versions = |evs: &[aether_core::Event]| evs.iter().map(|e| e.version).collect::<Vec<_>>();
+
+    // Loaded with the events after it read alongside: the read gets exactly those.
+    let snap = s.load_snapshot(&a, None).await?.expect("snapshot");
+    let got: Vec<_> = s.read_after_snapshot(&snap).try_collect().await?;
+    assert_eq!(versions(&got), vec![4, 5]);
+    assert_eq!(got, s.read(&a, 4, 5, usize::MAX).await?);
+
+    // An append through the handle between the load and the read is seen.
+    let snap = s.load_snapshot(&a, None).await?.expect("snapshot");
+    s.append(&a, ExpectedVersion::Exact(5), vec![ev("e5")])
+        .await?;
+    let got: Vec<_> = s.read_after_snapshot(&snap).try_collect().await?;
+    assert_eq!(versions(&got), vec![4, 5, 6]);
+
+    // A page kept past its freshness is not used: another handle's append shows.
+    let snap = s.load_snapshot(&a, None).await?.expect("snapshot");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    other
+        .append(&a, ExpectedVersion::Exact(6), vec![ev("e6")])
+        .await?;
+    let got: Vec<_> = s.read_after_snapshot(&snap).try_collect().await?;
+    assert_eq!(versions(&got), vec![4, 5, 6, 7]);
+
+    // A newer snapshot saved elsewhere: the page read after the old one is not used.
+    other
+        .save_snapshot(ActorSnapshot::new(a.clone(), 6, 1, b"s6".to_vec()))
+        .await?;
+    let snap = s.load_snapshot(&a, None).await?.expect("snapshot");
+    assert_eq!(snap.version, 6);
+    let got: Vec<_> = s.read_after_snapshot(&snap).try_collect().await?;
+    assert_eq!(versions(&got), vec![7]);
+    // And the handle now reads after the newer one alongside.
+    let snap = s.load_snapshot(&a, None).await?.expect("snapshot");
+    let got: Vec<_> = s.read_after_snapshot(&snap).try_collect().await?;
+    assert_eq!(versions(&got), vec![7]);
+    Ok(())
+}
