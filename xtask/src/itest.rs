@@ -23,21 +23,21 @@ pub(crate) fn run(sh: &Shell, extra: &[String]) -> Result<()> {
         vec!["--features".into(), features]
     };
     let fa = &feature_args;
+    // Doc tests first (nextest does not run them), so the run ends on the summary of the
+    // whole suite.
+    cmd!(sh, "cargo test --workspace --doc {fa...}").run()?;
     if has_nextest(sh) {
         cmd!(
             sh,
             "cargo nextest run --workspace --all-targets --no-fail-fast {fa...} {extra...}"
         )
         .run()?;
-        // nextest does not run doc tests.
-        cmd!(sh, "cargo test --workspace --doc {fa...}").run()?;
     } else {
         cmd!(
             sh,
             "cargo test --workspace --all-targets --no-fail-fast {fa...} {extra...}"
         )
         .run()?;
-        cmd!(sh, "cargo test --workspace --doc {fa...}").run()?;
     }
     Ok(())
 }
