@@ -50,6 +50,44 @@ fn decimal(mut n: u64) -> HeaderValue {
     HeaderValue::from(text)
 }
 
+/// What an append holds, to tell a retry of it from another append: the caller's events,
+/// or the record encoded from them once they are freed.
+enum Mine<'a> {
+    Events(&'a [NewEvent]),
+    Encoded {
+        payload: &'a Bytes,
+        first_id: uuid::Uuid,
+        count: usize,
+    },
+}
+
+impl Mine<'_> {
+    fn first_id(&self) -> uuid::Uuid {
+        match self {
+            Mine::Events(events) => events[0].id,
+            Mine::Encoded { first_id, .. } => *first_id,
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Mine::Events(events) => events.len(),
+            Mine::Encoded { count, .. } => *count,
+        }
+    }
+
+    /// Whether `rec` holds exactly these events (ids, types, payloads, metadata).
+    fn held_by(&self, actor: &ActorId, rec: &EventRecord) -> Result<bool> {
+        match self {
+            Mine::Events(events) => Ok(rec.same_content(events)),
+            Mine::Encoded { payload, .. } => {
+                let mine = record::decode_events(payload, actor, 0)?;
+                Ok(rec.same_events(&mine))
+            }
+        }
+    }
+}
+
 enum Published {
     Stored(PublishAck),
     WrongSequence,
@@ -67,7 +105,7 @@ impl JetStreamEventStore {
         let deadline = Instant::now() + self.inner.options.retry_deadline;
         match expected {
             ExpectedVersion::Exact(v) => {
-                self.append_exact(actor, &subject, v, &events, deadline)
+                self.append_exact(actor, &subject, v, events, deadline)
                     .await
             }
             ExpectedVersion::Any => {
@@ -144,7 +182,7 @@ impl JetStreamEventStore {
         actor: &ActorId,
         subject: &str,
         v: Version,
-        events: &[NewEvent],
+        events: Vec<NewEvent>,
         deadline: Instant,
     ) -> Result<Appended> {
         let mut tail = match self.inner.cache.get(actor) {
@@ -154,24 +192,39 @@ impl JetStreamEventStore {
             _ => {
                 let (now, rec) = Box::pin(self.leader_tail(actor, subject, deadline)).await?;
                 if now.version != v {
-                    return Box::pin(
-                        self.resolve_conflict(actor, subject, v, events, None, now, rec, deadline),
-                    )
+                    return Box::pin(self.resolve_conflict(
+                        actor,
+                        subject,
+                        v,
+                        &Mine::Events(&events),
+                        None,
+                        now,
+                        rec,
+                        deadline,
+                    ))
                     .await;
                 }
                 now
             }
         };
         let time = OffsetDateTime::now_utc();
-        let payload = self.encode(actor, v + 1, events, time)?;
+        let payload = self.encode(actor, v + 1, &events, time)?;
+        // The caller's events are freed now, while they are still in the CPU's cache; a
+        // retry or a refusal is told from another append by the record encoded from them.
+        let mine = Mine::Encoded {
+            payload: &payload,
+            first_id: events[0].id,
+            count: events.len(),
+        };
+        drop(events);
         let mut same_tail_refusals = 0;
         loop {
-            match Box::pin(self.publish(subject, &payload, v + 1, events, tail.seq, deadline))
+            match Box::pin(self.publish(subject, &payload, v + 1, &mine, tail.seq, deadline))
                 .await?
             {
                 Published::Stored(ack) => {
                     return self
-                        .stored(actor, subject, v + 1, events, ack, time, deadline)
+                        .stored(actor, subject, v + 1, &mine, ack, time, deadline)
                         .await
                 }
                 Published::WrongSequence => {
@@ -194,7 +247,7 @@ impl JetStreamEventStore {
                         actor,
                         subject,
                         v,
-                        events,
+                        &mine,
                         Some(tail.seq),
                         now,
                         rec,
@@ -217,7 +270,9 @@ impl JetStreamEventStore {
             Some(t) => t,
             None => {
                 let (now, rec) = Box::pin(self.leader_tail(actor, subject, deadline)).await?;
-                if let Some(dup) = self.same_append(actor, now.seq, rec.as_ref(), events)? {
+                if let Some(dup) =
+                    self.same_append(actor, now.seq, rec.as_ref(), &Mine::Events(events))?
+                {
                     return Ok(dup);
                 }
                 now
@@ -232,7 +287,7 @@ impl JetStreamEventStore {
                     subject,
                     &payload,
                     tail.version + 1,
-                    events,
+                    &Mine::Events(events),
                     tail.seq,
                     deadline,
                 )
@@ -244,7 +299,7 @@ impl JetStreamEventStore {
                             actor,
                             subject,
                             tail.version + 1,
-                            events,
+                            &Mine::Events(events),
                             ack,
                             time,
                             deadline,
@@ -253,7 +308,9 @@ impl JetStreamEventStore {
                 }
                 Published::WrongSequence => {
                     let (now, rec) = Box::pin(self.leader_tail(actor, subject, deadline)).await?;
-                    if let Some(dup) = self.same_append(actor, now.seq, rec.as_ref(), events)? {
+                    if let Some(dup) =
+                        self.same_append(actor, now.seq, rec.as_ref(), &Mine::Events(events))?
+                    {
                         return Ok(dup);
                     }
                     if Instant::now() > deadline {
@@ -281,16 +338,16 @@ impl JetStreamEventStore {
         actor: &ActorId,
         subject: &str,
         first: Version,
-        events: &[NewEvent],
+        mine: &Mine<'_>,
         ack: PublishAck,
         time: OffsetDateTime,
         deadline: Instant,
     ) -> Result<Appended> {
         if ack.duplicate {
-            return Box::pin(self.verify_duplicate(actor, subject, events, ack.sequence, deadline))
+            return Box::pin(self.verify_duplicate(actor, subject, mine, ack.sequence, deadline))
                 .await;
         }
-        let last = first + events.len() as u64 - 1;
+        let last = first + mine.count() as u64 - 1;
         self.inner.cache.observe(
             actor,
             Tail {
@@ -313,7 +370,7 @@ impl JetStreamEventStore {
         &self,
         actor: &ActorId,
         subject: &str,
-        events: &[NewEvent],
+        mine: &Mine<'_>,
         seq: u64,
         deadline: Instant,
     ) -> Result<Appended> {
@@ -331,13 +388,13 @@ impl JetStreamEventStore {
                 "append",
                 format!(
                     "event id {} was appended to another actor within the duplicate window",
-                    events[0].id
+                    mine.first_id()
                 ),
             ));
         }
         let rec = record::decode_events(&msg.payload, actor, msg.sequence)?;
-        self.same_append(actor, msg.sequence, Some(&rec), events)?
-            .ok_or_else(|| different_content(actor, events))
+        self.same_append(actor, msg.sequence, Some(&rec), mine)?
+            .ok_or_else(|| different_content(actor, mine.first_id()))
     }
 
     /// If `rec` (at `seq`) starts with `events[0]`: the original result when it holds the
@@ -347,14 +404,14 @@ impl JetStreamEventStore {
         actor: &ActorId,
         seq: u64,
         rec: Option<&EventRecord>,
-        events: &[NewEvent],
+        mine: &Mine<'_>,
     ) -> Result<Option<Appended>> {
         let Some(rec) = rec else { return Ok(None) };
-        if rec.first_id() != events[0].id {
+        if rec.first_id() != mine.first_id() {
             return Ok(None);
         }
-        if !rec.same_content(events) {
-            return Err(different_content(actor, events));
+        if !mine.held_by(actor, rec)? {
+            return Err(different_content(actor, mine.first_id()));
         }
         Ok(Some(Appended {
             first_version: rec.first(),
@@ -373,7 +430,7 @@ impl JetStreamEventStore {
         actor: &ActorId,
         subject: &str,
         v: Version,
-        events: &[NewEvent],
+        mine: &Mine<'_>,
         seq_of_v: Option<u64>,
         now: Tail,
         now_rec: Option<EventRecord>,
@@ -394,13 +451,13 @@ impl JetStreamEventStore {
                 None => return Err(conflict()),
             },
         };
-        if rec.id_at(target) != Some(events[0].id) {
+        if rec.id_at(target) != Some(mine.first_id()) {
             return Err(conflict());
         }
         if rec.first() != target {
-            return Err(different_content(actor, events));
+            return Err(different_content(actor, mine.first_id()));
         }
-        match self.same_append(actor, seq, Some(&rec), events)? {
+        match self.same_append(actor, seq, Some(&rec), mine)? {
             Some(dup) => Ok(dup),
             None => Err(conflict()),
         }
@@ -531,7 +588,7 @@ impl JetStreamEventStore {
         subject: &str,
         payload: &Bytes,
         first: Version,
-        events: &[NewEvent],
+        mine: &Mine<'_>,
         expected_seq: u64,
         deadline: Instant,
     ) -> Result<Published> {
@@ -539,9 +596,9 @@ impl JetStreamEventStore {
             // Names without allocating; values formatted once, straight into their strings.
             let mut headers = HeaderMap::new();
             headers.insert(FIRST_VERSION_NAME, decimal(first));
-            headers.insert(COUNT_NAME, decimal(events.len() as u64));
+            headers.insert(COUNT_NAME, decimal(mine.count() as u64));
             let mut id = uuid::Uuid::encode_buffer();
-            let id = events[0].id.hyphenated().encode_lower(&mut id);
+            let id = mine.first_id().hyphenated().encode_lower(&mut id);
             headers.insert(
                 header::NATS_MESSAGE_ID,
                 HeaderValue::from(String::from(&*id)),
@@ -652,13 +709,13 @@ fn too_large(count: usize, bytes: usize, limit: usize) -> Error {
     )
 }
 
-fn different_content(actor: &ActorId, events: &[NewEvent]) -> Error {
+fn different_content(actor: &ActorId, first_id: uuid::Uuid) -> Error {
     Error::invalid(
         "append",
         format!(
             "event id {} is already stored on {actor} with different content (or as part of a \
              different append)",
-            events[0].id
+            first_id
         ),
     )
 }

@@ -184,6 +184,19 @@ impl EventRecord {
             })
     }
 
+    /// Whether both records hold the same events (ids, types, payloads, metadata), whatever
+    /// their versions and times.
+    pub(crate) fn same_events(&self, other: &EventRecord) -> bool {
+        let meta = |m: &Option<Metadata>| m.clone().unwrap_or_default();
+        self.events.len() == other.events.len()
+            && self.events.iter().zip(&other.events).all(|(a, b)| {
+                a.id == b.id
+                    && a.event_type == b.event_type
+                    && a.data == b.data
+                    && meta(&a.meta) == meta(&b.meta)
+            })
+    }
+
     /// The stored events with `from <= version <= to`.
     pub(crate) fn into_events(
         self,
