@@ -46,8 +46,10 @@ fn decimal(mut n: u64) -> HeaderValue {
             break;
         }
     }
-    let text: String = digits[at..].iter().map(|&d| d as char).collect();
-    HeaderValue::from(text)
+    // Only ASCII digits were written.
+    HeaderValue::from(String::from(
+        std::str::from_utf8(&digits[at..]).unwrap_or("0"),
+    ))
 }
 
 /// What an append holds, to tell a retry of it from another append: the caller's events,
