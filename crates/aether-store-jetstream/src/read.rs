@@ -564,7 +564,8 @@ impl Reader {
                         Ok(p) => p,
                         Err(e) => return self.stop(e),
                     };
-                    let mut out = Vec::new();
+                    // At least one event a message: grown at most a few times.
+                    let mut out = Vec::with_capacity(page.msgs.len());
                     let mut restarted = false;
                     let mut whole_page = true;
                     for (i, m) in page.msgs.iter().enumerate() {

@@ -176,8 +176,8 @@ impl JetStreamEventStore {
         };
         let subject = self.inner.names.events(actor);
         let sent = Instant::now();
-        let (head, page) = futures::future::join(
-            self.newest_head(actor),
+        // The batch read, the longer of the two, is sent first.
+        let (page, head) = futures::future::join(
             Box::pin(self.direct_batch(
                 &self.inner.names.events_stream,
                 &subject,
@@ -185,6 +185,7 @@ impl JetStreamEventStore {
                 self.inner.options.read_page,
                 false,
             )),
+            self.newest_head(actor),
         )
         .await;
         let head = head?;
