@@ -518,27 +518,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 const SHARDS: usize = 32;
 
-/// Picks a shard for `key` with a cheap keyed hash of its bytes (a multiply-rotate over 8-byte
-/// words, seeded randomly per instance). The shards' maps still hash with SipHash; this one
-/// only spreads keys over locks, so it needs to be fast rather than strong.
-fn shard_index(seed: u64, key: &str, shards: usize) -> usize {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = seed ^ key.len() as u64;
-    let mut words = key.as_bytes().chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
-    }
-    ((h ^ (h >> 29)) as usize) % shards
-}
-
 type Registry<A> = Mutex<HashMap<ActorId, Arc<Mailbox<Msg<A>>>>>;
 type Queued<A> = (Arc<Mailbox<Msg<A>>>, u64);
 
@@ -612,7 +591,7 @@ impl<A: Aggregate> TypeRuntime<A> {
     }
 
     fn shard(&self, id: &ActorId) -> &Registry<A> {
-        &self.shards[shard_index(self.shard_seed, id.as_str(), SHARDS)]
+        &self.shards[aether_core::shard_index(self.shard_seed, id.as_str(), SHARDS)]
     }
 
     /// Removes `mailbox` from the registry if it is still the one registered for `id`.

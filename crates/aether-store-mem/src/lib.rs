@@ -126,27 +126,6 @@ impl InMemoryStoreOptions {
 
 const SHARDS: usize = 64;
 
-/// Picks a shard for `key` with a cheap keyed hash of its bytes (a multiply-rotate over 8-byte
-/// words, seeded randomly per instance). The shards' maps still hash with SipHash; this one
-/// only spreads keys over locks, so it needs to be fast rather than strong.
-fn shard_index(seed: u64, key: &str, shards: usize) -> usize {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = seed ^ key.len() as u64;
-    let mut words = key.as_bytes().chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
-    }
-    ((h ^ (h >> 29)) as usize) % shards
-}
-
 /// One stored event, compactly: its version is its position in the log, its actor the
 /// log's, and its type and header names are shared by all the events of the log that use
 /// them. (An [`Event`] with a header costs about three times as much memory, most of it the
@@ -296,7 +275,7 @@ impl InMemoryEventStore {
     }
 
     fn shard(&self, actor: &ActorId) -> &Shard {
-        &self.inner.shards[shard_index(self.inner.shard_seed, actor.as_str(), SHARDS)]
+        &self.inner.shards[aether_core::shard_index(self.inner.shard_seed, actor.as_str(), SHARDS)]
     }
 
     fn get(&self, actor: &ActorId) -> Option<Arc<Mutex<ActorLog>>> {
