@@ -22,8 +22,14 @@ pub(crate) struct Mailbox<M> {
 struct State<M> {
     queue: VecDeque<(u64, M)>,
     next_seq: u64,
+    /// Control messages in `queue` (they do not count toward the capacity).
+    controls: usize,
     closed: bool,
 }
+
+/// The sequence number of control messages: never handed out to a caller, so a control
+/// message is never withdrawn.
+const CONTROL_SEQ: u64 = u64::MAX;
 
 pub(crate) enum SendError<M> {
     Full(M),
@@ -36,6 +42,7 @@ impl<M> Mailbox<M> {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 next_seq: 0,
+                controls: 0,
                 closed: false,
             }),
             waker: AtomicWaker::new(),
@@ -55,7 +62,7 @@ impl<M> Mailbox<M> {
         if st.closed {
             return Err(SendError::Closed(msg));
         }
-        if st.queue.len() >= capacity {
+        if st.queue.len() - st.controls >= capacity {
             return Err(SendError::Full(msg));
         }
         let seq = st.next_seq;
@@ -69,15 +76,15 @@ impl<M> Mailbox<M> {
         self.waker.wake();
     }
 
-    /// Queues a control message whatever the capacity (not when closed).
+    /// Queues a control message whatever the capacity (not when closed). Control messages
+    /// do not count toward the capacity, so they never make a caller's command bounce.
     pub(crate) fn force_send(&self, msg: M) -> Result<(), M> {
         let mut st = self.lock();
         if st.closed {
             return Err(msg);
         }
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        st.queue.push_back((seq, msg));
+        st.controls += 1;
+        st.queue.push_back((CONTROL_SEQ, msg));
         drop(st);
         self.waker.wake();
         Ok(())
@@ -86,6 +93,9 @@ impl<M> Mailbox<M> {
     /// Removes the message `seq` if the actor has not taken it yet.
     pub(crate) fn withdraw(&self, seq: u64) -> Option<M> {
         let mut st = self.lock();
+        if seq == CONTROL_SEQ {
+            return None;
+        }
         let pos = st.queue.iter().position(|(s, _)| *s == seq)?;
         st.queue.remove(pos).map(|(_, m)| m)
     }
@@ -95,8 +105,14 @@ impl<M> Mailbox<M> {
         std::future::poll_fn(|cx| {
             // Registered before looking, so a message queued after the look wakes us.
             self.waker.register(cx.waker());
-            match self.lock().queue.pop_front() {
-                Some((_, m)) => Poll::Ready(m),
+            let mut st = self.lock();
+            match st.queue.pop_front() {
+                Some((seq, m)) => {
+                    if seq == CONTROL_SEQ {
+                        st.controls -= 1;
+                    }
+                    Poll::Ready(m)
+                }
                 None => Poll::Pending,
             }
         })
@@ -130,6 +146,7 @@ impl<M> Mailbox<M> {
         if st.queue.is_empty() && self.idle_ticks.load(Ordering::Relaxed) >= ticks {
             st.closed = true;
             st.queue = VecDeque::new();
+            st.controls = 0;
             true
         } else {
             false
@@ -140,6 +157,7 @@ impl<M> Mailbox<M> {
     pub(crate) fn close(&self) -> Vec<M> {
         let mut st = self.lock();
         st.closed = true;
+        st.controls = 0;
         std::mem::take(&mut st.queue)
             .into_iter()
             .map(|(_, m)| m)
@@ -165,6 +183,24 @@ mod tests {
         assert!(!mb.close_if_idle(0), "not while messages wait");
         assert_eq!(mb.close(), vec![2]);
         assert!(matches!(mb.try_send(4, 2), Err(SendError::Closed(4))));
+    }
+
+    #[tokio::test]
+    async fn control_messages_do_not_take_a_callers_place() {
+        let mb = Mailbox::new();
+        mb.force_send(0u8).unwrap();
+        mb.force_send(0u8).unwrap();
+        assert!(
+            mb.try_send(1, 1).is_ok(),
+            "two control messages must not fill capacity 1"
+        );
+        assert!(matches!(mb.try_send(2, 1), Err(SendError::Full(2))));
+        assert_eq!(mb.recv().await, 0);
+        assert_eq!(mb.recv().await, 0);
+        assert!(matches!(mb.try_send(3, 1), Err(SendError::Full(3))));
+        assert_eq!(mb.recv().await, 1);
+        assert!(mb.try_send(4, 1).is_ok());
+        assert_eq!(mb.withdraw(CONTROL_SEQ), None);
     }
 
     #[tokio::test]
