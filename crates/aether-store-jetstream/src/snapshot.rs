@@ -67,6 +67,13 @@ impl JetStreamEventStore {
 
         let head_subject = self.inner.names.snapshot(&actor);
         let retained_before = self.snapshot_heads(&actor).await.unwrap_or_default();
+        // A snapshot below the newest retained one could never be the newest: not kept, as
+        // in every store. This keeps the last saved head the one at the highest version,
+        // which is what `load_snapshot(None)` reads.
+        if retained_before.iter().any(|(_, h)| h.snapshot.version > v) {
+            tracing::debug!(actor = %actor, version = v, "snapshot below the newest retained one: not kept");
+            return Ok(());
+        }
         let limit = self.inner.max_payload.saturating_sub(HEADER_ROOM);
         let mut head = record::encode_snapshot(&snapshot, None)?;
         if head.len() > limit {

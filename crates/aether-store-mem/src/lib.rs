@@ -574,6 +574,15 @@ impl EventStore for InMemoryEventStore {
             ));
         }
         snapshot.position = StorePosition(snapshot.version);
+        // A snapshot below the newest retained one could never be the newest: not kept, as
+        // in every store (so "newest" is always the highest version).
+        if log
+            .snapshots
+            .last_key_value()
+            .is_some_and(|(newest, _)| *newest > snapshot.version)
+        {
+            return Ok(());
+        }
         log.snapshots.insert(snapshot.version, snapshot);
         while log.snapshots.len() > self.inner.options.snapshots_retained {
             log.snapshots.pop_first();

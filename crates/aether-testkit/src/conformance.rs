@@ -94,7 +94,8 @@ pub mod cases {
         large_snapshot_round_trips, read_after_snapshot_yields_later_events_once,
         snapshot_at_or_below_picks_newest_retained, snapshot_at_same_version_overwrites,
         snapshot_beyond_latest_or_at_zero_is_invalid, snapshot_load_returns_newest,
-        snapshots_are_per_actor, undecodable_snapshot_round_trips_and_history_stays_readable,
+        snapshot_older_than_the_newest_is_not_kept, snapshots_are_per_actor,
+        undecodable_snapshot_round_trips_and_history_stays_readable,
     };
 }
 
@@ -375,6 +376,7 @@ macro_rules! for_each_conformance_case {
             append_shared_returns_what_a_read_returns,
             snapshot_load_returns_newest,
             snapshot_at_or_below_picks_newest_retained,
+            snapshot_older_than_the_newest_is_not_kept,
             snapshot_at_same_version_overwrites,
             snapshot_beyond_latest_or_at_zero_is_invalid,
             large_snapshot_round_trips,

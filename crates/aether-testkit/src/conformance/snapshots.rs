@@ -52,6 +52,36 @@ pub async fn snapshot_load_returns_newest(h: Harness) -> CaseResult {
     Ok(())
 }
 
+/// A snapshot saved below the newest retained one is not kept: the newest stays the one at
+/// the highest version, whatever the order of the saves.
+pub async fn snapshot_older_than_the_newest_is_not_kept(h: Harness) -> CaseResult {
+    let store = h.store().await?;
+    let a = actor("snap-out-of-order");
+    seed(&*store, &a, 10, 5).await?;
+    store.save_snapshot(snap(&a, 9, "nine")).await?;
+    store.save_snapshot(snap(&a, 7, "seven")).await?;
+    assert_eq!(
+        state_of(&store.load_snapshot(&a, None).await?),
+        some(9, "nine"),
+        "the newest is the highest version"
+    );
+    assert_eq!(
+        state_of(&store.load_snapshot(&a, Some(8)).await?),
+        None,
+        "the older snapshot was not kept"
+    );
+    store.save_snapshot(snap(&a, 10, "ten")).await?;
+    assert_eq!(
+        state_of(&store.load_snapshot(&a, None).await?),
+        some(10, "ten")
+    );
+    assert_eq!(
+        state_of(&store.load_snapshot(&a, Some(9)).await?),
+        some(9, "nine")
+    );
+    Ok(())
+}
+
 /// `load_snapshot(Some(v))` gives the newest retained snapshot at or below `v`.
 pub async fn snapshot_at_or_below_picks_newest_retained(h: Harness) -> CaseResult {
     let store = h.store().await?;
