@@ -17,7 +17,7 @@
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
-use aether_benches::{median, rate};
+use aether_benches::{machine, median, rate};
 use aether_core::{
     ActorId, ActorSnapshot, EventStore, ExpectedVersion, Namespace, NewEvent, Version,
 };
@@ -445,27 +445,6 @@ async fn setup() -> Result<Ctx> {
         one,
         ten,
     })
-}
-
-/// CPU model, logical CPUs, OS and the time of the run.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    format!(
-        "{cpu}, {cpus} logical CPUs, {}, {now}",
-        std::env::consts::OS
-    )
 }
 
 #[tokio::main]
