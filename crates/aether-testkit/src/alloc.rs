@@ -9,7 +9,7 @@
 //! (the [`event_store_conformance!`](crate::event_store_conformance) macro does this for
 //! you). A binary has at most one `#[global_allocator]`, so do not install it twice.
 //!
-//! ```ignore
+//! ```no_run
 //! aether_testkit::counting_allocator!();
 //!
 //! #[test]
@@ -136,7 +136,7 @@ pub fn reset_peak() -> usize {
 /// place). [`event_store_conformance!`](crate::event_store_conformance) invokes it unless
 /// told otherwise.
 ///
-/// ```ignore
+/// ```no_run
 /// aether_testkit::counting_allocator!();
 /// ```
 #[macro_export]

@@ -9,13 +9,20 @@
 //! unique namespace (`t_<case>_<random>`), on its own multi-threaded Tokio runtime, within
 //! a time limit.
 //!
-//! ```ignore
+//! ```no_run
 //! use std::sync::Arc;
 //! use aether_core::{EventStore, Namespace};
 //!
 //! async fn open(ns: Namespace) -> aether_core::Result<Arc<dyn EventStore>> {
-//!     Ok(Arc::new(my_store::connect(ns).await?))
+//!     my_store::connect(ns).await
 //! }
+//! # mod my_store {
+//! #     pub async fn connect(
+//! #         _: aether_core::Namespace,
+//! #     ) -> aether_core::Result<std::sync::Arc<dyn aether_core::EventStore>> {
+//! #         Err(aether_core::Error::NotFound("a store of your own".into()))
+//! #     }
+//! # }
 //!
 //! aether_testkit::event_store_conformance! {
 //!     factory = open,
@@ -295,7 +302,7 @@ where
 ///   [`CountingAllocator`](crate::alloc::CountingAllocator); by default the macro installs it
 ///   as the binary's `#[global_allocator]`, so invoke the macro once per test binary.
 ///
-/// ```ignore
+/// ```no_run
 /// aether_testkit::event_store_conformance! {
 ///     factory = open_store,
 ///     big_replay_events = aether_testkit::conformance::BIG_REPLAY_EVENTS,
@@ -324,7 +331,7 @@ macro_rules! event_store_conformance {
 /// the case names, each also the name of a function in [`cases`]. Keeping to this list,
 /// rather than a copy, means a harness runs every case the suite gains.
 ///
-/// ```ignore
+/// ```no_run
 /// macro_rules! one_server_per_case {
 ///     (() $($case:ident),* $(,)?) => {
 ///         $(

@@ -9,13 +9,20 @@
 //! A store's test file runs the whole suite with one macro call; the factory opens a
 //! handle on a namespace (two calls with one namespace share the data):
 //!
-//! ```ignore
+//! ```no_run
 //! use std::sync::Arc;
 //! use aether_core::{EventStore, Namespace};
 //!
 //! async fn open(ns: Namespace) -> aether_core::Result<Arc<dyn EventStore>> {
-//!     Ok(Arc::new(my_store::connect(ns).await?))
+//!     my_store::connect(ns).await
 //! }
+//! # mod my_store {
+//! #     pub async fn connect(
+//! #         _: aether_core::Namespace,
+//! #     ) -> aether_core::Result<std::sync::Arc<dyn aether_core::EventStore>> {
+//! #         Err(aether_core::Error::NotFound("a store of your own".into()))
+//! #     }
+//! # }
 //!
 //! aether_testkit::event_store_conformance! {
 //!     factory = open,
@@ -27,7 +34,9 @@
 
 pub mod alloc;
 pub mod conformance;
+mod retry;
 
 pub mod server;
 
+pub use retry::retry_while_transient;
 pub use server::{Auth, NatsCluster, NatsServer, NatsServerBuilder};

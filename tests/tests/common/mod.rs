@@ -13,8 +13,7 @@ use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
 
 /// A fresh namespace for one test (tests of one binary share nothing).
 pub(crate) fn namespace(prefix: &str) -> Namespace {
-    let suffix = &Uuid::new_v4().simple().to_string()[..8];
-    Namespace::new(format!("{prefix}{suffix}")).expect("valid namespace")
+    aether_testkit::conformance::unique_namespace(prefix)
 }
 
 /// The actor id of writer `i`.
@@ -49,19 +48,16 @@ pub(crate) async fn connect(
     ns: &Namespace,
     options: JetStreamStoreOptions,
 ) -> JetStreamEventStore {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match JetStreamEventStore::connect(url, ns.clone(), options.clone()).await {
-            Ok(s) => return s,
-            Err(e) if e.is_transient() && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!(
-                "connecting a store to {url}: {} error: {e} ({e:?})",
-                e.kind()
-            ),
-        }
-    }
+    aether_testkit::retry_while_transient(Duration::from_secs(30), || {
+        JetStreamEventStore::connect(url, ns.clone(), options.clone())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "connecting a store to {url}: {} error: {e} ({e:?})",
+            e.kind()
+        )
+    })
 }
 
 /// Appends `events` with `Exact(expected)`, retrying with the same event ids after any

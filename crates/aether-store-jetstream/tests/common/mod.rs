@@ -32,13 +32,8 @@ pub(crate) async fn connect(
     ns: Namespace,
     options: JetStreamStoreOptions,
 ) -> aether_core::Result<JetStreamEventStore> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match JetStreamEventStore::connect(url, ns.clone(), options.clone()).await {
-            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => return other,
-        }
-    }
+    aether_testkit::retry_while_transient(Duration::from_secs(30), || {
+        JetStreamEventStore::connect(url, ns.clone(), options.clone())
+    })
+    .await
 }
