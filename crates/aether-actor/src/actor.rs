@@ -210,8 +210,8 @@ pub(crate) fn encode_events<A: Aggregate>(
         }
         out.push(NewEvent {
             id: match id_millis {
-                Some(millis) => crate::ids::new_id_at(millis),
-                None => crate::ids::new_id(),
+                Some(millis) => aether_core::new_id_at(millis),
+                None => aether_core::new_id(),
             },
             event_type: A::event_type(e).to_owned(),
             data: encode_payload(e)?,
@@ -455,7 +455,7 @@ impl<A: Aggregate> Cell<A> {
                     // The ids of the events of a command the runtime just named carry the
                     // millisecond it was sent in: one clock read less per command.
                     ask.fresh_id
-                        .then(|| crate::ids::millis_of(ask.command_id))
+                        .then(|| aether_core::id_millis(ask.command_id))
                         .flatten()
                 })
                 .map_err(AskError::Codec)?;

@@ -74,7 +74,6 @@
 mod actor;
 mod aggregate;
 mod error;
-mod ids;
 mod mailbox;
 mod system;
 pub mod testing;

@@ -827,7 +827,7 @@ impl<A: Aggregate> Ask<A> {
             return Err(AskError::ShuttingDown);
         }
         let fresh_id = command_id.is_none();
-        let command_id = command_id.unwrap_or_else(crate::ids::new_id);
+        let command_id = command_id.unwrap_or_else(aether_core::new_id);
         let (tx, rx) = oneshot::channel::<Outcome<A>>();
         let msg = Msg::Ask(Box::new(AskMsg {
             command,

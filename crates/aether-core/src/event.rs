@@ -80,10 +80,10 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    /// An event with a fresh UUID v7 id and empty metadata.
+    /// An event with a fresh UUID v7 id (see [`new_id`](crate::new_id)) and empty metadata.
     pub fn new(event_type: impl Into<String>, data: impl Into<Bytes>) -> Self {
         NewEvent {
-            id: Uuid::now_v7(),
+            id: crate::new_id(),
             event_type: event_type.into(),
             data: data.into(),
             metadata: Metadata::default(),

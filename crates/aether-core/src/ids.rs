@@ -1,4 +1,4 @@
-//! Cheap UUID v7 ids for commands and events.
+//! Cheap UUID v7 ids for events and commands.
 //!
 //! A UUID v7 is a millisecond Unix timestamp followed by 74 random bits. The random bits come
 //! from a per-thread generator seeded randomly ([`fastrand`]), which is several times cheaper
@@ -9,10 +9,17 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aether_core::Uuid;
+use uuid::Uuid;
 
-/// A fresh UUID v7.
-pub(crate) fn new_id() -> Uuid {
+/// A fresh UUID v7: what [`NewEvent::new`](crate::NewEvent::new) gives an event and the
+/// actor runtime a command.
+///
+/// ```
+/// let id = aether_core::new_id();
+/// assert_eq!(id.get_version_num(), 7);
+/// assert_ne!(id, aether_core::new_id());
+/// ```
+pub fn new_id() -> Uuid {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -20,7 +27,7 @@ pub(crate) fn new_id() -> Uuid {
 }
 
 /// A fresh UUID v7 stamped `millis` (milliseconds since the Unix epoch).
-pub(crate) fn new_id_at(millis: u64) -> Uuid {
+pub fn new_id_at(millis: u64) -> Uuid {
     let random = fastrand::u128(..).to_le_bytes();
     let mut bytes = [0u8; 10];
     bytes.copy_from_slice(&random[..10]);
@@ -28,7 +35,7 @@ pub(crate) fn new_id_at(millis: u64) -> Uuid {
 }
 
 /// The millisecond timestamp of a UUID v7, if `id` is one.
-pub(crate) fn millis_of(id: Uuid) -> Option<u64> {
+pub fn id_millis(id: Uuid) -> Option<u64> {
     let (secs, nanos) = id.get_timestamp()?.to_unix();
     (id.get_version_num() == 7).then(|| secs * 1000 + u64::from(nanos) / 1_000_000)
 }
@@ -49,8 +56,8 @@ mod tests {
         for id in &ids {
             assert_eq!(id.get_version_num(), 7);
             assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
-            let millis = millis_of(*id).unwrap();
-            assert_eq!(millis_of(new_id_at(millis)), Some(millis));
+            let millis = id_millis(*id).unwrap();
+            assert_eq!(id_millis(new_id_at(millis)), Some(millis));
             assert!(millis >= before && millis <= before + 60_000, "{id}");
         }
     }
