@@ -14,7 +14,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
 use tokio::time::Instant;
 
@@ -103,7 +103,8 @@ impl JetStreamEventStore {
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
         self.check_batch(&events)?;
-        let subject = self.inner.names.events(actor);
+        // Shared (not copied) by every publish of this append.
+        let subject = Subject::from(self.inner.names.events(actor));
         let deadline = Instant::now() + self.inner.options.retry_deadline;
         match expected {
             ExpectedVersion::Exact(v) => {
@@ -182,7 +183,7 @@ impl JetStreamEventStore {
     async fn append_exact(
         &self,
         actor: &ActorId,
-        subject: &str,
+        subject: &Subject,
         v: Version,
         events: Vec<NewEvent>,
         deadline: Instant,
@@ -264,7 +265,7 @@ impl JetStreamEventStore {
     async fn append_any(
         &self,
         actor: &ActorId,
-        subject: &str,
+        subject: &Subject,
         events: &[NewEvent],
         deadline: Instant,
     ) -> Result<Appended> {
@@ -584,17 +585,40 @@ impl JetStreamEventStore {
         }
     }
 
-    /// Publishes one append record expecting `expected_seq` as the subject's last sequence.
+    /// Publishes one append record expecting `expected_seq` as the subject's last sequence,
+    /// retrying transient failures until `deadline`.
     async fn publish(
         &self,
-        subject: &str,
+        subject: &Subject,
         payload: &Bytes,
         first: Version,
         mine: &Mine<'_>,
         expected_seq: u64,
         deadline: Instant,
     ) -> Result<Published> {
-        self.retrying(deadline, || async {
+        // The first attempt outside the retry loop: the common case stays one small future.
+        match self
+            .publish_once(subject, payload, first, mine, expected_seq)
+            .await
+        {
+            Err(e) if e.is_transient() => {}
+            done => return done,
+        }
+        self.retrying(deadline, || {
+            self.publish_once(subject, payload, first, mine, expected_seq)
+        })
+        .await
+    }
+
+    async fn publish_once(
+        &self,
+        subject: &Subject,
+        payload: &Bytes,
+        first: Version,
+        mine: &Mine<'_>,
+        expected_seq: u64,
+    ) -> Result<Published> {
+        {
             // Names without allocating; values formatted once, straight into their strings.
             let mut headers = HeaderMap::new();
             headers.insert(FIRST_VERSION_NAME, decimal(first));
@@ -619,7 +643,7 @@ impl JetStreamEventStore {
                 let ack = self
                     .inner
                     .js
-                    .send_publish(subject.to_owned(), msg)
+                    .send_publish(subject.clone(), msg)
                     .await
                     .map_err(|e| errors::map("publishing an append", e))?;
                 Ok::<_, Error>(ack.into_future().await)
@@ -633,8 +657,7 @@ impl JetStreamEventStore {
                     _ => Err(errors::map("appending", e)),
                 },
             }
-        })
-        .await
+        }
     }
 
     /// Runs `op` until it succeeds, fails for good, or `deadline` passes; transient failures
