@@ -355,6 +355,15 @@ impl EventRecord {
 /// [`Error::Codec`] when the bytes are not an event record Aether can read, belong to
 /// another actor, or hold no events or impossible versions.
 pub(crate) fn decode_events(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<EventRecord> {
+    match decode_exact_layout(bytes, actor) {
+        Some(rec) => Ok(rec),
+        None => decode_with_serde(bytes, actor, seq),
+    }
+}
+
+/// [`decode_events`] for any layout serde reads, with the reason when the bytes are not a
+/// record of `actor`.
+fn decode_with_serde(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<EventRecord> {
     let record: RecordIn<'_> = rmp_serde::from_slice(bytes).map_err(|e| {
         Error::codec(
             format!(
@@ -401,6 +410,134 @@ pub(crate) fn decode_events(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<
         time: record.time,
         events,
     })
+}
+
+/// The record of `actor` in `bytes` when it is laid out exactly as [`encode_events_into`]
+/// writes it (fields in order, no metadata, nothing after it) and valid; `None` for
+/// anything else, which the serde decoder then reads or explains. Replays and activations
+/// decode every message, and this reads one in a fraction of serde's time.
+fn decode_exact_layout(bytes: &Bytes, actor: &ActorId) -> Option<EventRecord> {
+    let mut r = MsgpackReader { buf: bytes, at: 0 };
+    if r.byte()? != 0x85 || r.str()? != "format" || r.uint()? != u64::from(EVENT_FORMAT) {
+        return None;
+    }
+    if r.str()? != "actor" || r.str()? != actor.as_str() {
+        return None;
+    }
+    if r.str()? != "first" {
+        return None;
+    }
+    let first = r.uint()?;
+    if r.str()? != "time" {
+        return None;
+    }
+    let nanos: [u8; 16] = r.bin()?.try_into().ok()?;
+    let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from_be_bytes(nanos)).ok()?;
+    if r.str()? != "events" {
+        return None;
+    }
+    let count = r.array_len()?;
+    // Every event takes more than 16 bytes: a forged count cannot make this allocate much.
+    if count == 0 || count > bytes.len() / 16 {
+        return None;
+    }
+    let mut events = Vec::with_capacity(count);
+    for _ in 0..count {
+        if r.byte()? != 0x83 || r.str()? != "id" {
+            return None;
+        }
+        let id = Uuid::from_slice(r.bin()?).ok()?;
+        if r.str()? != "type" {
+            return None;
+        }
+        let event_type = r.str()?.to_owned();
+        if r.str()? != "data" {
+            return None;
+        }
+        let data = r.bin()?;
+        events.push(StoredEvent {
+            id,
+            event_type,
+            data: sub_bytes(bytes, data),
+            meta: None,
+        });
+    }
+    if r.at != bytes.len() || first == 0 || first.checked_add(count as u64).is_none() {
+        return None;
+    }
+    Some(EventRecord {
+        first,
+        time,
+        events,
+    })
+}
+
+/// Reads MessagePack values off a buffer; `None` past its end or on another type.
+struct MsgpackReader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> MsgpackReader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let out = self.buf.get(self.at..end)?;
+        self.at = end;
+        Some(out)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn be(&mut self, n: usize) -> Option<u64> {
+        Some(
+            self.take(n)?
+                .iter()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+        )
+    }
+
+    fn uint(&mut self) -> Option<u64> {
+        match self.byte()? {
+            b @ 0x00..=0x7f => Some(u64::from(b)),
+            0xcc => self.be(1),
+            0xcd => self.be(2),
+            0xce => self.be(4),
+            0xcf => self.be(8),
+            _ => None,
+        }
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let len = match self.byte()? {
+            b @ 0xa0..=0xbf => usize::from(b & 0x1f),
+            0xd9 => self.be(1)? as usize,
+            0xda => self.be(2)? as usize,
+            0xdb => self.be(4)? as usize,
+            _ => return None,
+        };
+        std::str::from_utf8(self.take(len)?).ok()
+    }
+
+    fn bin(&mut self) -> Option<&'a [u8]> {
+        let len = match self.byte()? {
+            0xc4 => self.be(1)? as usize,
+            0xc5 => self.be(2)? as usize,
+            0xc6 => self.be(4)? as usize,
+            _ => return None,
+        };
+        self.take(len)
+    }
+
+    fn array_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            b @ 0x90..=0x9f => Some(usize::from(b & 0x0f)),
+            0xdc => Some(self.be(2)? as usize),
+            0xdd => Some(self.be(4)? as usize),
+            _ => None,
+        }
+    }
 }
 
 /// `part` as a slice of `whole` without copying when it lies inside it (it always does when
@@ -621,6 +758,77 @@ mod tests {
             let rec = decode_events(&ours, &actor, 1).unwrap();
             prop_assert!(rec.same_content(&events));
             prop_assert_eq!(rec.time(), time);
+        }
+    }
+
+    fn same_record(a: &EventRecord, b: &EventRecord) -> bool {
+        a.first() == b.first() && a.time() == b.time() && a.same_events(b)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn the_fast_decoder_reads_what_the_encoder_writes_as_serde_does(
+            events in prop::collection::vec(new_event(), 1..20),
+            first in prop_oneof![1u64..300, prop::sample::select(vec![65_536, u64::MAX / 2])],
+            nanos in -(1i128 << 90)..(1i128 << 90),
+        ) {
+            let actor = actor();
+            let time = OffsetDateTime::from_unix_timestamp_nanos(nanos % 253_402_300_799_000_000_000)
+                .unwrap();
+            let bytes = Bytes::from(encode_events(&actor, first, &events, time).unwrap());
+            let by_serde = decode_with_serde(&bytes, &actor, 1).unwrap();
+            match decode_exact_layout(&bytes, &actor) {
+                Some(fast) => prop_assert!(same_record(&fast, &by_serde)),
+                // Only metadata sends a record Aether wrote down the serde path.
+                None => prop_assert!(events.iter().any(|e| e.metadata != Metadata::default())),
+            }
+            prop_assert!(decode_exact_layout(&bytes, &ActorId::new("other").unwrap()).is_none());
+        }
+
+        #[test]
+        fn the_fast_decoder_agrees_with_serde_on_damaged_records(
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let actor = actor();
+            let events: Vec<NewEvent> = (0..3).map(|i| NewEvent::new("T", vec![i; 40])).collect();
+            let mut bytes = encode_events(&actor, 7, &events, OffsetDateTime::now_utc()).unwrap();
+            for (at, value) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = value;
+            }
+            if truncate {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            let bytes = Bytes::from(bytes);
+            if let Some(fast) = decode_exact_layout(&bytes, &actor) {
+                let by_serde = decode_with_serde(&bytes, &actor, 1);
+                prop_assert!(by_serde.is_ok_and(|s| same_record(&fast, &s)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_decoder_reads_every_size_class_of_version_and_length() {
+        let actor = actor();
+        let time = OffsetDateTime::now_utc();
+        let mut firsts: Vec<u64> = (1..=300).collect();
+        firsts.extend([65_535, 65_536, u64::from(u32::MAX), u64::from(u32::MAX) + 1]);
+        for (i, first) in firsts.into_iter().enumerate() {
+            let events: Vec<NewEvent> = (0..i % 18 + 1)
+                .map(|k| NewEvent::new("t".repeat(k * 3 + 1), vec![7; (k * 97) % 300]))
+                .collect();
+            let bytes = Bytes::from(encode_events(&actor, first, &events, time).unwrap());
+            let fast = decode_exact_layout(&bytes, &actor).expect("the fast path reads it");
+            assert!(same_record(
+                &fast,
+                &decode_with_serde(&bytes, &actor, 1).unwrap()
+            ));
+            assert_eq!((fast.first(), fast.time()), (first, time));
+            assert!(fast.same_content(&events));
         }
     }
 
