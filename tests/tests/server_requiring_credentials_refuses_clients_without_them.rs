@@ -1,6 +1,6 @@
-//! A server that requires credentials (user and password, or a token) refuses a store
-//! connecting without them or with wrong ones, with an error that says so; with the right
-//! credentials the store works.
+//! A server that requires credentials (user and password, a token, or an NKey) refuses a
+//! store connecting without them or with wrong ones, with an error that says so; with the
+//! right credentials the store works.
 #![cfg(feature = "itest")]
 
 mod common;
@@ -62,4 +62,31 @@ async fn token_is_required() {
     refused(&server.url(), ConnectionOptions::new()).await;
     refused(&server.url(), ConnectionOptions::new().token("other")).await;
     works(&server.url(), ConnectionOptions::new().token("t0ken")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nkey_is_required() {
+    let user = nkeys::KeyPair::new_user();
+    let server = NatsServer::builder()
+        .auth(Auth::nkey(user.public_key()))
+        .start();
+    let seed = user.seed().expect("a generated key has a seed");
+    let stranger = nkeys::KeyPair::new_user().seed().expect("seed");
+    refused(&server.url(), ConnectionOptions::new()).await;
+    refused(&server.url(), ConnectionOptions::new().nkey(stranger)).await;
+    works(&server.url(), ConnectionOptions::new().nkey(seed)).await;
+}
+
+#[tokio::test]
+async fn a_malformed_nkey_seed_is_invalid_input() {
+    let server = NatsServer::builder()
+        .auth(Auth::nkey(nkeys::KeyPair::new_user().public_key()))
+        .start();
+    let ns = namespace("auth");
+    let opts = JetStreamStoreOptions::new().connection(ConnectionOptions::new().nkey("SUNOTASEED"));
+    let err = JetStreamEventStore::connect(&server.url(), ns, opts)
+        .await
+        .expect_err("a malformed seed cannot connect");
+    assert_eq!(err.kind(), aether_core::ErrorKind::InvalidInput, "{err:?}");
+    assert!(err.to_string().to_lowercase().contains("nkey"), "{err}");
 }

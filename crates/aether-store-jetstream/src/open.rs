@@ -261,9 +261,29 @@ fn connect_error(url: &str, e: async_nats::ConnectError) -> Error {
             format!("the server at {url} refused the connection: {e} (check the credentials)"),
         ),
         K::Tls => Error::invalid("nats tls", format!("TLS with {url} failed: {e}")),
+        // A refused handshake (an unknown CA, a name mismatch) comes as I/O error carrying
+        // invalid data: no retry fixes it.
+        K::Io if is_invalid_data(&e) => Error::invalid(
+            "nats tls",
+            format!("TLS with {url} failed: {e} (check the certificates)"),
+        ),
         K::ServerParse => Error::invalid("nats url", format!("{url:?}: {e}")),
-        _ => Error::unavailable(format!("cannot connect to NATS at {url}"), e),
+        _ => Error::unavailable(format!("cannot connect to NATS at {url}: {e}"), e),
     }
+}
+
+/// Whether an I/O error in `e`'s sources is `InvalidData` (what TLS handshake failures are).
+fn is_invalid_data(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
 }
 
 async fn with_retry<T, E, F, Fut>(

@@ -462,7 +462,13 @@ impl ConnectionOptions {
                 async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone())
             }
             Auth::Token(t) => async_nats::ConnectOptions::with_token(t.clone()),
-            Auth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
+            Auth::NKey(seed) => {
+                // Checked here: a bad seed would otherwise surface as the server refusing
+                // a signature, which reads like wrong credentials rather than a typo.
+                nkeys::KeyPair::from_seed(seed)
+                    .map_err(|e| Error::invalid("nkey", format!("not a valid NKey seed: {e}")))?;
+                async_nats::ConnectOptions::with_nkey(seed.clone())
+            }
             Auth::CredentialsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
                 .await
                 .map_err(|e| {

@@ -65,6 +65,9 @@ pub enum Auth {
     },
     /// Clients must present this token.
     Token(String),
+    /// Clients must sign the server's challenge with the NKey whose public key (`U...`)
+    /// this is.
+    NKey(String),
 }
 
 impl Auth {
@@ -79,6 +82,11 @@ impl Auth {
     /// Clients must present `token`.
     pub fn token(token: impl Into<String>) -> Self {
         Auth::Token(token.into())
+    }
+
+    /// Clients must prove they hold the NKey whose public user key is `public`.
+    pub fn nkey(public: impl Into<String>) -> Self {
+        Auth::NKey(public.into())
     }
 }
 
@@ -151,6 +159,7 @@ struct Spec {
     jetstream: bool,
     max_payload: Option<u32>,
     auth: Option<Auth>,
+    tls: bool,
     cluster: Option<ClusterSpec>,
     /// Holds the config file, the log and (under `jetstream/`) the store.
     dir: TempDir,
@@ -163,6 +172,10 @@ impl Spec {
 
     fn config_path(&self) -> PathBuf {
         self.dir.path().join("nats-server.conf")
+    }
+
+    fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     fn log_path(&self) -> PathBuf {
@@ -185,6 +198,19 @@ impl Spec {
                 q(&self.store_dir().display().to_string())
             );
         }
+        if self.tls {
+            let _ = writeln!(
+                c,
+                "tls {{\n  cert_file: {}\n  key_file: {}\n}}",
+                q(&self
+                    .dir
+                    .path()
+                    .join("server-cert.pem")
+                    .display()
+                    .to_string()),
+                q(&self.dir.path().join("server-key.pem").display().to_string())
+            );
+        }
         match &self.auth {
             None => {}
             Some(Auth::UserPassword { user, password }) => {
@@ -197,6 +223,13 @@ impl Spec {
             }
             Some(Auth::Token(token)) => {
                 let _ = writeln!(c, "authorization {{\n  token: {}\n}}", q(token));
+            }
+            Some(Auth::NKey(public)) => {
+                let _ = writeln!(
+                    c,
+                    "authorization {{\n  users: [ {{ nkey: {} }} ]\n}}",
+                    q(public)
+                );
             }
         }
         if let Some(cl) = &self.cluster {
@@ -262,6 +295,7 @@ pub struct NatsServerBuilder {
     jetstream: bool,
     max_payload: Option<u32>,
     auth: Option<Auth>,
+    tls: bool,
 }
 
 impl Default for NatsServerBuilder {
@@ -270,6 +304,7 @@ impl Default for NatsServerBuilder {
             jetstream: true,
             max_payload: None,
             auth: None,
+            tls: false,
         }
     }
 }
@@ -293,6 +328,13 @@ impl NatsServerBuilder {
         self
     }
 
+    /// Requires TLS, with a certificate for `127.0.0.1` and `localhost` signed by a CA
+    /// made for this server alone (its certificate: [`NatsServer::ca_certificate`]).
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Starts the server and waits until it is ready.
     ///
     /// # Panics
@@ -306,10 +348,39 @@ impl NatsServerBuilder {
             jetstream: self.jetstream,
             max_payload: self.max_payload,
             auth: self.auth,
+            tls: self.tls,
             cluster: None,
             dir: tempdir(),
         };
+        if spec.tls {
+            write_certificates(spec.dir.path());
+        }
         NatsServer::launch(spec, SERVER_READY_TIMEOUT)
+    }
+}
+
+/// Writes a fresh CA (`ca.pem`) and a server certificate it signed for `127.0.0.1` and
+/// `localhost` (`server-cert.pem`, `server-key.pem`) into `dir`.
+fn write_certificates(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("generating a CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Aether test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("self-signing the CA");
+    let server_key = KeyPair::generate().expect("generating a server key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("server certificate parameters");
+    let server_cert = server
+        .signed_by(&server_key, &ca_cert, &ca_key)
+        .expect("signing the server certificate");
+    for (name, pem) in [
+        ("ca.pem", ca_cert.pem()),
+        ("server-cert.pem", server_cert.pem()),
+        ("server-key.pem", server_key.serialize_pem()),
+    ] {
+        std::fs::write(dir.join(name), pem).expect("writing a certificate file");
     }
 }
 
@@ -350,6 +421,12 @@ impl NatsServer {
     /// The client URL, `nats://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.spec.port)
+    }
+
+    /// The PEM file of the CA that signed the server's certificate, when the server was
+    /// built with [`NatsServerBuilder::tls`].
+    pub fn ca_certificate(&self) -> Option<PathBuf> {
+        self.spec.tls.then(|| self.spec.ca_path())
     }
 
     /// The client port.
@@ -550,6 +627,10 @@ impl NatsCluster {
     /// # Panics
     /// As [`start`](Self::start).
     pub fn start_with(n: usize, settings: NatsServerBuilder) -> NatsCluster {
+        assert!(
+            !settings.tls,
+            "the testkit starts TLS servers alone, not in clusters"
+        );
         assert!(n > 0, "a cluster needs at least one server");
         let name = format!("aether-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let cluster_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -561,6 +642,7 @@ impl NatsCluster {
                 jetstream: true,
                 max_payload: settings.max_payload,
                 auth: settings.auth.clone(),
+                tls: false,
                 cluster: Some(ClusterSpec {
                     name: name.clone(),
                     port: cluster_ports[i],
@@ -678,6 +760,7 @@ mod tests {
             jetstream: true,
             max_payload: Some(4096),
             auth: Some(Auth::user_password("u", "p\"q")),
+            tls: false,
             cluster: Some(ClusterSpec {
                 name: "c".into(),
                 port: 1002,
