@@ -132,6 +132,13 @@ async fn aether_appends(
     per_actor: usize,
     size: usize,
 ) -> Result<(Duration, f64)> {
+    // A namespace (so streams) of its own, on the main store's connection, dropped after.
+    let store = JetStreamEventStore::open(
+        ctx.store.client().clone(),
+        Namespace::new(format!("round-{tag}"))?,
+        JetStreamStoreOptions::new(),
+    )
+    .await?;
     let payloads: Vec<bytes::Bytes> = (0..per_actor + size)
         .map(|i| bytes::Bytes::from(data(i)))
         .collect();
@@ -140,7 +147,7 @@ async fn aether_appends(
     let cpu = cpu_time();
     let mut all = FuturesUnordered::new();
     for actor in &actors {
-        let store = &ctx.store;
+        let store = &store;
         let payloads = &payloads;
         all.push(async move {
             for k in 0..per_actor {
@@ -159,10 +166,15 @@ async fn aether_appends(
     while let Some(r) = all.next().await {
         r?;
     }
-    Ok((
+    let measured = (
         start.elapsed(),
         cpu_per_msg(cpu, (ACTORS * per_actor) as u64),
-    ))
+    );
+    drop(all);
+    for stream in [store.events_stream(), store.snapshots_stream()] {
+        ctx.js.delete_stream(stream).await?;
+    }
+    Ok(measured)
 }
 
 /// The raw equivalent: per subject, publish with the expected last sequence, await the
@@ -173,11 +185,14 @@ async fn raw_appends(
     per_actor: usize,
     template: &(HeaderMap, bytes::Bytes),
 ) -> Result<(Duration, f64)> {
+    // A stream of its own, like the store's, deleted after.
+    let stream = format!("RAW_{tag}");
+    create_raw_stream(&ctx.js, &stream, &format!("rawr.{tag}.>")).await?;
     let start = Instant::now();
     let cpu = cpu_time();
     let mut all = FuturesUnordered::new();
     for a in 0..ACTORS {
-        let subject = format!("raw.{tag}.{a}");
+        let subject = format!("rawr.{tag}.{a}");
         let js = &ctx.js;
         all.push(async move {
             let mut last = 0u64;
@@ -193,10 +208,32 @@ async fn raw_appends(
     while let Some(r) = all.next().await {
         r?;
     }
-    Ok((
+    let measured = (
         start.elapsed(),
         cpu_per_msg(cpu, (ACTORS * per_actor) as u64),
-    ))
+    );
+    drop(all);
+    ctx.js.delete_stream(&stream).await?;
+    Ok(measured)
+}
+
+/// A stream with the settings of the store's event streams (file storage, one replica).
+async fn create_raw_stream(js: &jetstream::Context, name: &str, subjects: &str) -> Result<()> {
+    js.create_stream(stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        storage: stream::StorageType::File,
+        num_replicas: 1,
+        discard: stream::DiscardPolicy::New,
+        duplicate_window: Duration::from_secs(30),
+        allow_direct: true,
+        allow_atomic_publish: true,
+        deny_delete: true,
+        deny_purge: true,
+        ..Default::default()
+    })
+    .await?;
+    Ok(())
 }
 
 /// Raw atomic batches of `BATCH_EVENTS` messages (one event each) per subject, with the
@@ -399,20 +436,7 @@ async fn setup() -> Result<Ctx> {
     let server = NatsServer::start();
     let client = async_nats::connect(server.url()).await?;
     let js = jetstream::new(client.clone());
-    js.create_stream(stream::Config {
-        name: "RAW".into(),
-        subjects: vec!["raw.>".into()],
-        storage: stream::StorageType::File,
-        num_replicas: 1,
-        discard: stream::DiscardPolicy::New,
-        duplicate_window: Duration::from_secs(30),
-        allow_direct: true,
-        allow_atomic_publish: true,
-        deny_delete: true,
-        deny_purge: true,
-        ..Default::default()
-    })
-    .await?;
+    create_raw_stream(&js, "RAW", "raw.>").await?;
     let ns = Namespace::new("bench")?;
     let store =
         JetStreamEventStore::connect(&server.url(), ns.clone(), JetStreamStoreOptions::new())
@@ -809,8 +833,28 @@ async fn main() -> Result<()> {
         target: None,
     });
 
-    // 6. latest_version vs one direct get, on the actors of step 1 (a fresh handle per round).
-    let actors: Vec<ActorId> = (0..LATENCY_OPS).map(|a| id(format!("s0-{a}"))).collect();
+    // 6. latest_version vs one direct get, on actors with as many events as in step 1 (a
+    // fresh handle per round).
+    let actors: Vec<ActorId> = (0..LATENCY_OPS)
+        .map(|a| id(format!("latest-{a}")))
+        .collect();
+    {
+        let mut all = FuturesUnordered::new();
+        for actor in &actors {
+            let store = &ctx.store;
+            all.push(async move {
+                for k in 0..SINGLE_PER_ACTOR {
+                    store
+                        .append(actor, ExpectedVersion::Exact(k as Version), events(1, k))
+                        .await?;
+                }
+                Ok::<_, aether_core::Error>(())
+            });
+        }
+        while let Some(r) = all.next().await {
+            r?;
+        }
+    }
     let (raw, aether) = alternate!(
         rounds,
         _r,
