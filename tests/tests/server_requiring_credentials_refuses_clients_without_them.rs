@@ -1,6 +1,7 @@
-//! A server that requires credentials (user and password, a token, or an NKey) refuses a
-//! store connecting without them or with wrong ones, with an error that says so; with the
-//! right credentials the store works.
+//! A server that requires credentials (user and password, a token, an NKey, or a user JWT
+//! of its operator's account, as a `.creds` file or its content) refuses a store connecting
+//! without them or with wrong ones, with an error that says so; with the right credentials
+//! the store works.
 #![cfg(feature = "itest")]
 
 mod common;
@@ -89,4 +90,47 @@ async fn a_malformed_nkey_seed_is_invalid_input() {
         .expect_err("a malformed seed cannot connect");
     assert_eq!(err.kind(), aether_core::ErrorKind::InvalidInput, "{err:?}");
     assert!(err.to_string().to_lowercase().contains("nkey"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_jwt_credentials_are_required() {
+    let operator = aether_testkit::jwt::Operator::generate();
+    let server = NatsServer::builder()
+        .auth(Auth::operator(&operator))
+        .start();
+    refused(&server.url(), ConnectionOptions::new()).await;
+    refused(
+        &server.url(),
+        ConnectionOptions::new().credentials(aether_testkit::jwt::Operator::stranger_creds()),
+    )
+    .await;
+    works(
+        &server.url(),
+        ConnectionOptions::new().credentials(operator.user_creds()),
+    )
+    .await;
+    let dir = std::env::temp_dir().join(format!("aether-creds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("user.creds");
+    std::fs::write(&file, operator.user_creds()).expect("write creds");
+    works(
+        &server.url(),
+        ConnectionOptions::new().credentials_file(&file),
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_missing_creds_file_is_invalid_input() {
+    let server = NatsServer::builder()
+        .auth(Auth::operator(&aether_testkit::jwt::Operator::generate()))
+        .start();
+    let opts = JetStreamStoreOptions::new()
+        .connection(ConnectionOptions::new().credentials_file("/nonexistent/aether.creds"));
+    let err = JetStreamEventStore::connect(&server.url(), namespace("auth"), opts)
+        .await
+        .expect_err("no such file");
+    assert_eq!(err.kind(), aether_core::ErrorKind::InvalidInput, "{err:?}");
+    assert!(err.to_string().contains("aether.creds"), "{err}");
 }

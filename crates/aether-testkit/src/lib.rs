@@ -4,7 +4,8 @@
 //!   as one named test per case by [`event_store_conformance!`];
 //! * [`alloc`]: a counting allocator for peak-heap measurements, installed by
 //!   [`counting_allocator!`];
-//! * real nats-server processes (single, restartable, 3-node cluster) for server-backed tests.
+//! * real nats-server processes (single, restartable, 3-node cluster) for server-backed tests,
+//!   with user/password, token, NKey or operator-mode ([`jwt`]) authentication, or TLS.
 //!
 //! A store's test file runs the whole suite with one macro call; the factory opens a
 //! handle on a namespace (two calls with one namespace share the data):
@@ -34,6 +35,7 @@
 
 pub mod alloc;
 pub mod conformance;
+pub mod jwt;
 mod retry;
 
 pub mod server;

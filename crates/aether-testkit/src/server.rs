@@ -55,6 +55,7 @@ const READY_PATH: &str = "/healthz";
 
 /// How a server authenticates clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Auth {
     /// Clients must present this user name and password.
     UserPassword {
@@ -68,6 +69,9 @@ pub enum Auth {
     /// Clients must sign the server's challenge with the NKey whose public key (`U...`)
     /// this is.
     NKey(String),
+    /// Operator mode: the configuration lines naming the operator and preloading its
+    /// account (see [`crate::jwt::Operator`]).
+    Operator(String),
 }
 
 impl Auth {
@@ -82,6 +86,11 @@ impl Auth {
     /// Clients must present `token`.
     pub fn token(token: impl Into<String>) -> Self {
         Auth::Token(token.into())
+    }
+
+    /// Operator mode: clients must present a user JWT of `operator`'s account (a `.creds`).
+    pub fn operator(operator: &crate::jwt::Operator) -> Self {
+        Auth::Operator(operator.server_config())
     }
 
     /// Clients must prove they hold the NKey whose public user key is `public`.
@@ -160,6 +169,8 @@ struct Spec {
     max_payload: Option<u32>,
     auth: Option<Auth>,
     tls: bool,
+    /// With `tls`: clients must present a certificate signed by the server's CA.
+    verify_clients: bool,
     cluster: Option<ClusterSpec>,
     /// Holds the config file, the log and (under `jetstream/`) the store.
     dir: TempDir,
@@ -201,14 +212,16 @@ impl Spec {
         if self.tls {
             let _ = writeln!(
                 c,
-                "tls {{\n  cert_file: {}\n  key_file: {}\n}}",
+                "tls {{\n  cert_file: {}\n  key_file: {}\n  ca_file: {}\n  verify: {}\n}}",
                 q(&self
                     .dir
                     .path()
                     .join("server-cert.pem")
                     .display()
                     .to_string()),
-                q(&self.dir.path().join("server-key.pem").display().to_string())
+                q(&self.dir.path().join("server-key.pem").display().to_string()),
+                q(&self.ca_path().display().to_string()),
+                self.verify_clients
             );
         }
         match &self.auth {
@@ -224,6 +237,7 @@ impl Spec {
             Some(Auth::Token(token)) => {
                 let _ = writeln!(c, "authorization {{\n  token: {}\n}}", q(token));
             }
+            Some(Auth::Operator(lines)) => c.push_str(lines),
             Some(Auth::NKey(public)) => {
                 let _ = writeln!(
                     c,
@@ -296,6 +310,7 @@ pub struct NatsServerBuilder {
     max_payload: Option<u32>,
     auth: Option<Auth>,
     tls: bool,
+    verify_clients: bool,
 }
 
 impl Default for NatsServerBuilder {
@@ -305,6 +320,7 @@ impl Default for NatsServerBuilder {
             max_payload: None,
             auth: None,
             tls: false,
+            verify_clients: false,
         }
     }
 }
@@ -335,6 +351,14 @@ impl NatsServerBuilder {
         self
     }
 
+    /// Like [`tls`](Self::tls), and clients must present a certificate signed by the same
+    /// CA (one is made: [`NatsServer::client_certificate`]).
+    pub fn mutual_tls(mut self) -> Self {
+        self.tls = true;
+        self.verify_clients = true;
+        self
+    }
+
     /// Starts the server and waits until it is ready.
     ///
     /// # Panics
@@ -349,6 +373,7 @@ impl NatsServerBuilder {
             max_payload: self.max_payload,
             auth: self.auth,
             tls: self.tls,
+            verify_clients: self.verify_clients,
             cluster: None,
             dir: tempdir(),
         };
@@ -359,8 +384,9 @@ impl NatsServerBuilder {
     }
 }
 
-/// Writes a fresh CA (`ca.pem`) and a server certificate it signed for `127.0.0.1` and
-/// `localhost` (`server-cert.pem`, `server-key.pem`) into `dir`.
+/// Writes a fresh CA (`ca.pem`), a server certificate it signed for `127.0.0.1` and
+/// `localhost` (`server-cert.pem`, `server-key.pem`) and a client certificate it signed
+/// (`client-cert.pem`, `client-key.pem`) into `dir`.
 fn write_certificates(dir: &std::path::Path) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     let ca_key = KeyPair::generate().expect("generating a CA key");
@@ -375,10 +401,21 @@ fn write_certificates(dir: &std::path::Path) {
     let server_cert = server
         .signed_by(&server_key, &ca_cert, &ca_key)
         .expect("signing the server certificate");
+    let client_key = KeyPair::generate().expect("generating a client key");
+    let mut client = CertificateParams::new(Vec::<String>::new()).expect("client parameters");
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "aether-test-client");
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client
+        .signed_by(&client_key, &ca_cert, &ca_key)
+        .expect("signing the client certificate");
     for (name, pem) in [
         ("ca.pem", ca_cert.pem()),
         ("server-cert.pem", server_cert.pem()),
         ("server-key.pem", server_key.serialize_pem()),
+        ("client-cert.pem", client_cert.pem()),
+        ("client-key.pem", client_key.serialize_pem()),
     ] {
         std::fs::write(dir.join(name), pem).expect("writing a certificate file");
     }
@@ -427,6 +464,17 @@ impl NatsServer {
     /// built with [`NatsServerBuilder::tls`].
     pub fn ca_certificate(&self) -> Option<PathBuf> {
         self.spec.tls.then(|| self.spec.ca_path())
+    }
+
+    /// The PEM files of a client certificate and its key signed by the server's CA, when the
+    /// server was built with [`NatsServerBuilder::tls`] or [`NatsServerBuilder::mutual_tls`].
+    pub fn client_certificate(&self) -> Option<(PathBuf, PathBuf)> {
+        self.spec.tls.then(|| {
+            (
+                self.spec.dir.path().join("client-cert.pem"),
+                self.spec.dir.path().join("client-key.pem"),
+            )
+        })
     }
 
     /// The client port.
@@ -643,6 +691,7 @@ impl NatsCluster {
                 max_payload: settings.max_payload,
                 auth: settings.auth.clone(),
                 tls: false,
+                verify_clients: false,
                 cluster: Some(ClusterSpec {
                     name: name.clone(),
                     port: cluster_ports[i],
@@ -761,6 +810,7 @@ mod tests {
             max_payload: Some(4096),
             auth: Some(Auth::user_password("u", "p\"q")),
             tls: false,
+            verify_clients: false,
             cluster: Some(ClusterSpec {
                 name: "c".into(),
                 port: 1002,
