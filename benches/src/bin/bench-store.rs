@@ -12,6 +12,12 @@
 //!
 //! Also printed: events/s of the 10-event appends and raw atomic batches of 10 (ADR-50).
 //!
+//! Every append round, raw or Aether, writes into streams of its own (a stream like the
+//! store's for the raw side, a fresh namespace for Aether) that are deleted after it, so each
+//! starts on empty streams and the rounds do not slow down as the server's files grow. The
+//! payload bytes exist before the clock starts; Aether's events are made right before each
+//! append, as an actor makes them.
+//!
 //! Usage: `cargo xtask bench store [ROUNDS]` (default 7, at least 3).
 
 use std::future::IntoFuture;
