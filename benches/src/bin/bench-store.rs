@@ -223,7 +223,9 @@ async fn raw_appends(
     Ok(measured)
 }
 
-/// A stream with the settings of the store's event streams (file storage, one replica).
+/// A raw stream: file storage, one replica, `discard: New`, direct gets, 30 s duplicate
+/// window, no deletes or purges (as the store's event streams), and atomic batches (for the
+/// ADR-50 figure).
 async fn create_raw_stream(js: &jetstream::Context, name: &str, subjects: &str) -> Result<()> {
     js.create_stream(stream::Config {
         name: name.into(),

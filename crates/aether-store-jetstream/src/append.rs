@@ -596,14 +596,6 @@ impl JetStreamEventStore {
         expected_seq: u64,
         deadline: Instant,
     ) -> Result<Published> {
-        // The first attempt outside the retry loop: the common case stays one small future.
-        match self
-            .publish_once(subject, payload, first, mine, expected_seq)
-            .await
-        {
-            Err(e) if e.is_transient() => {}
-            done => return done,
-        }
         self.retrying(deadline, || {
             self.publish_once(subject, payload, first, mine, expected_seq)
         })

@@ -261,9 +261,9 @@ fn connect_error(url: &str, e: async_nats::ConnectError) -> Error {
             format!("the server at {url} refused the connection: {e} (check the credentials)"),
         ),
         K::Tls => Error::invalid("nats tls", format!("TLS with {url} failed: {e}")),
-        // A refused handshake (an unknown CA, a name mismatch) comes as I/O error carrying
-        // invalid data: no retry fixes it.
-        K::Io if is_invalid_data(&e) => Error::invalid(
+        // A refused handshake (an unknown CA, a name mismatch, a missing client
+        // certificate) comes as an I/O error wrapping the TLS error: no retry fixes it.
+        K::Io if is_tls_failure(&e) => Error::invalid(
             "nats tls",
             format!("TLS with {url} failed: {e} (check the certificates)"),
         ),
@@ -272,12 +272,16 @@ fn connect_error(url: &str, e: async_nats::ConnectError) -> Error {
     }
 }
 
-/// Whether an I/O error in `e`'s sources is `InvalidData` (what TLS handshake failures are).
-fn is_invalid_data(e: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether `e`'s sources hold a TLS error (an I/O error wrapping a rustls error): a
+/// handshake the server or the client refused.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = e.source();
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::InvalidData {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<async_nats::rustls::Error>())
+            {
                 return true;
             }
         }

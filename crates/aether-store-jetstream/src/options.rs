@@ -463,8 +463,8 @@ impl ConnectionOptions {
             }
             Auth::Token(t) => async_nats::ConnectOptions::with_token(t.clone()),
             Auth::NKey(seed) => {
-                // Checked here: a bad seed would otherwise surface as the server refusing
-                // a signature, which reads like wrong credentials rather than a typo.
+                // Checked here, so a bad seed is named as such rather than reported as a
+                // failed authentication.
                 nkeys::KeyPair::from_seed(seed)
                     .map_err(|e| Error::invalid("nkey", format!("not a valid NKey seed: {e}")))?;
                 async_nats::ConnectOptions::with_nkey(seed.clone())

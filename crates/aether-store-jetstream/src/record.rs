@@ -121,8 +121,8 @@ pub(crate) fn encode_events_into(
     let Ok(count) = u32::try_from(events.len()) else {
         return Err(Error::invalid("append", "too many events in one append"));
     };
-    // Exact for everything but metadata, which `put_*` below grows the buffer for.
-    let size = 64
+    // An estimate with room to spare (metadata aside, which `put_*` grows the buffer for).
+    let size = 96
         + actor.as_str().len()
         + events
             .iter()
@@ -132,6 +132,8 @@ pub(crate) fn encode_events_into(
         buf.reserve(size.max(ARENA_CHUNK));
     }
     let start = buf.len();
+    // `split` below takes the whole buffer: it holds nothing but this record.
+    debug_assert_eq!(start, 0, "the arena is split after every record");
     put_map_len(buf, 5);
     put_str(buf, "format");
     put_uint(buf, u64::from(EVENT_FORMAT));
@@ -431,17 +433,22 @@ fn decode_exact_layout(bytes: &Bytes, actor: &ActorId) -> Option<EventRecord> {
     if r.str()? != "time" {
         return None;
     }
-    let nanos: [u8; 16] = r.bin()?.try_into().ok()?;
+    // As serde reads an i128: only a bin8 of 16 bytes (it refuses bin16 and bin32).
+    if r.byte()? != 0xc4 || r.byte()? != 16 {
+        return None;
+    }
+    let nanos: [u8; 16] = r.take(16)?.try_into().ok()?;
     let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from_be_bytes(nanos)).ok()?;
     if r.str()? != "events" {
         return None;
     }
     let count = r.array_len()?;
-    // Every event takes more than 16 bytes: a forged count cannot make this allocate much.
-    if count == 0 || count > bytes.len() / 16 {
+    // Every event takes at least 35 bytes; the first allocation is bounded besides, so a
+    // forged count cannot make it large.
+    if count == 0 || count > bytes.len() / 35 {
         return None;
     }
-    let mut events = Vec::with_capacity(count);
+    let mut events = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
         if r.byte()? != 0x83 || r.str()? != "id" {
             return None;
@@ -829,6 +836,97 @@ mod tests {
             ));
             assert_eq!((fast.first(), fast.time()), (first, time));
             assert!(fast.same_content(&events));
+        }
+    }
+
+    #[test]
+    fn the_fast_decoder_takes_the_time_only_as_serde_does() {
+        let a = actor();
+        let bytes = encode_events(
+            &a,
+            3,
+            &[NewEvent::new("T", vec![1])],
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let key = b"\xa4time\xc4\x10";
+        let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + 5;
+        for header in [&[0xc5, 0x00, 0x10][..], &[0xc6, 0x00, 0x00, 0x00, 0x10][..]] {
+            let mut other = bytes[..at].to_vec();
+            other.extend_from_slice(header);
+            other.extend_from_slice(&bytes[at + 2..]);
+            let other = Bytes::from(other);
+            assert!(decode_exact_layout(&other, &a).is_none(), "{header:x?}");
+            assert_eq!(
+                decode_events(&other, &a, 1).is_ok(),
+                decode_with_serde(&other, &a, 1).is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn a_forged_event_count_allocates_little() {
+        let a = actor();
+        let bytes = encode_events(
+            &a,
+            3,
+            &[NewEvent::new("T", vec![1])],
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        // The events array header (a fixarray of 1) forged to an array32 of a huge count.
+        let at = bytes.iter().rposition(|b| *b == 0x91).unwrap();
+        let mut forged = bytes[..at].to_vec();
+        forged.extend_from_slice(&[0xdd, 0xff, 0xff, 0xff, 0xff]);
+        forged.extend_from_slice(&bytes[at + 1..]);
+        let forged = Bytes::from(forged);
+        assert!(decode_exact_layout(&forged, &a).is_none());
+        assert!(decode_events(&forged, &a, 1).is_err());
+    }
+
+    #[test]
+    fn messagepack_primitives_match_rmp_at_every_boundary() {
+        let lens = [0usize, 1, 15, 16, 31, 32, 255, 256, 65_535, 65_536, 70_000];
+        for len in lens {
+            let text = "a".repeat(len);
+            let mut buf = bytes::BytesMut::new();
+            put_str(&mut buf, &text);
+            assert_eq!(
+                &buf[..],
+                &rmp_serde::to_vec(&text).unwrap()[..],
+                "str {len}"
+            );
+            let data = vec![7u8; len];
+            let mut buf = bytes::BytesMut::new();
+            put_bin(&mut buf, &data);
+            let expected = rmp_serde::to_vec(serde_bytes::Bytes::new(&data)).unwrap();
+            assert_eq!(&buf[..], &expected[..], "bin {len}");
+            let n = u32::try_from(len).unwrap();
+            let mut buf = bytes::BytesMut::new();
+            put_array_len(&mut buf, n);
+            let expected = rmp_serde::to_vec(&vec![0u8; len]).unwrap();
+            assert_eq!(&buf[..], &expected[..buf.len()], "array {len}");
+            let mut buf = bytes::BytesMut::new();
+            put_map_len(&mut buf, n);
+            let map: std::collections::BTreeMap<u32, u8> = (0..n).map(|k| (k, 0)).collect();
+            let expected = rmp_serde::to_vec(&map).unwrap();
+            assert_eq!(&buf[..], &expected[..buf.len()], "map {len}");
+        }
+        for n in [
+            0u64,
+            0x7f,
+            0x80,
+            0xff,
+            0x100,
+            0xffff,
+            0x1_0000,
+            0xffff_ffff,
+            0x1_0000_0000,
+            u64::MAX,
+        ] {
+            let mut buf = bytes::BytesMut::new();
+            put_uint(&mut buf, n);
+            assert_eq!(&buf[..], &rmp_serde::to_vec(&n).unwrap()[..], "uint {n}");
         }
     }
 
