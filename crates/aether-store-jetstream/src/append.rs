@@ -222,13 +222,17 @@ impl JetStreamEventStore {
         drop(events);
         let mut same_tail_refusals = 0;
         loop {
-            match Box::pin(self.publish(subject, &payload, v + 1, &mine, tail.seq, deadline))
+            match self
+                .publish(subject, &payload, v + 1, &mine, tail.seq, deadline)
                 .await?
             {
+                Published::Stored(ack) if ack.duplicate => {
+                    let seq = ack.sequence;
+                    return Box::pin(self.verify_duplicate(actor, subject, &mine, seq, deadline))
+                        .await;
+                }
                 Published::Stored(ack) => {
-                    return self
-                        .stored(actor, subject, v + 1, &mine, ack, time, deadline)
-                        .await
+                    return Ok(self.stored_new(actor, v + 1, mine.count(), ack.sequence, time))
                 }
                 Published::WrongSequence => {
                     let (now, rec) = Box::pin(self.leader_tail(actor, subject, deadline)).await?;
@@ -296,18 +300,20 @@ impl JetStreamEventStore {
                 )
                 .await?
             {
+                Published::Stored(ack) if ack.duplicate => {
+                    let seq = ack.sequence;
+                    let mine = Mine::Events(events);
+                    return Box::pin(self.verify_duplicate(actor, subject, &mine, seq, deadline))
+                        .await;
+                }
                 Published::Stored(ack) => {
-                    return self
-                        .stored(
-                            actor,
-                            subject,
-                            tail.version + 1,
-                            &Mine::Events(events),
-                            ack,
-                            time,
-                            deadline,
-                        )
-                        .await
+                    return Ok(self.stored_new(
+                        actor,
+                        tail.version + 1,
+                        events.len(),
+                        ack.sequence,
+                        time,
+                    ))
                 }
                 Published::WrongSequence => {
                     let (now, rec) = Box::pin(self.leader_tail(actor, subject, deadline)).await?;
@@ -333,38 +339,24 @@ impl JetStreamEventStore {
         }
     }
 
-    /// The outcome of a stored publish: a new append, or one the server recognised as a
-    /// duplicate of a message stored earlier (checked for the same content).
-    #[allow(clippy::too_many_arguments)] // internal; every argument is needed once
-    async fn stored(
+    /// A new append the server stored at stream sequence `seq`: the cache moves on.
+    fn stored_new(
         &self,
         actor: &ActorId,
-        subject: &str,
         first: Version,
-        mine: &Mine<'_>,
-        ack: PublishAck,
+        count: usize,
+        seq: u64,
         time: OffsetDateTime,
-        deadline: Instant,
-    ) -> Result<Appended> {
-        if ack.duplicate {
-            return Box::pin(self.verify_duplicate(actor, subject, mine, ack.sequence, deadline))
-                .await;
-        }
-        let last = first + mine.count() as u64 - 1;
-        self.inner.cache.observe(
-            actor,
-            Tail {
-                version: last,
-                seq: ack.sequence,
-            },
-        );
-        Ok(Appended {
+    ) -> Appended {
+        let last = first + count as u64 - 1;
+        self.inner.cache.observe(actor, Tail { version: last, seq });
+        Appended {
             first_version: first,
             version: last,
-            position: StorePosition(ack.sequence),
+            position: StorePosition(seq),
             duplicate: false,
             timestamp: Some(time),
-        })
+        }
     }
 
     /// The server recognised a re-sent message id: checks that the message it points to
@@ -596,10 +588,20 @@ impl JetStreamEventStore {
         expected_seq: u64,
         deadline: Instant,
     ) -> Result<Published> {
-        self.retrying(deadline, || {
-            self.publish_once(subject, payload, first, mine, expected_seq)
-        })
-        .await
+        // The retry loop (with its timer) is boxed and made only after a failure, so the
+        // append's future stays small.
+        match self
+            .publish_once(subject, payload, first, mine, expected_seq)
+            .await
+        {
+            Err(e) if e.is_transient() => {
+                Box::pin(self.retrying_after(e, deadline, || {
+                    self.publish_once(subject, payload, first, mine, expected_seq)
+                }))
+                .await
+            }
+            done => done,
+        }
     }
 
     async fn publish_once(
@@ -660,23 +662,40 @@ impl JetStreamEventStore {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        match op().await {
+            Err(e) if e.is_transient() => self.retrying_after(e, deadline, op).await,
+            done => done,
+        }
+    }
+
+    /// [`retrying`](Self::retrying) after a first attempt failed with the transient `first`.
+    pub(crate) async fn retrying_after<T, F, Fut>(
+        &self,
+        first: Error,
+        deadline: Instant,
+        mut op: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let mut pause = Duration::from_millis(25);
         let mut failures = 0u32;
+        let mut failure = first;
         loop {
+            failures += 1;
+            if failure.kind() == ErrorKind::Unavailable && failures % 4 == 1 {
+                Box::pin(self.ensure_streams_exist()).await?;
+            }
+            if Instant::now() + pause > deadline {
+                return Err(failure);
+            }
+            tracing::debug!(error = %failure, "transient failure; retrying");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() => {
-                    failures += 1;
-                    if e.kind() == ErrorKind::Unavailable && failures % 4 == 1 {
-                        Box::pin(self.ensure_streams_exist()).await?;
-                    }
-                    if Instant::now() + pause > deadline {
-                        return Err(e);
-                    }
-                    tracing::debug!(error = %e, "transient failure; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(500));
-                }
+                Err(e) if e.is_transient() => failure = e,
                 Err(e) => return Err(e),
             }
         }
