@@ -145,10 +145,40 @@ fn find_server_bin() -> Result<PathBuf, String> {
 
 /// Picks a free loopback port by binding `127.0.0.1:0`.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding 127.0.0.1:0 to pick a free port")
+    // Never the same port twice in this process: a port is free when picked, not when the
+    // server binds it, and another server of this process must not have it meanwhile.
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("binding 127.0.0.1:0 to pick a free port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// How many times a server (or cluster) is started on fresh ports when one of its ports
+/// turns out to be taken (by a server of another test process, picked in the same instant).
+const PORT_ATTEMPTS: usize = 4;
+
+/// Why a server did not start.
+enum StartFailure {
+    /// It exited because a port was taken: worth another try on other ports.
+    PortTaken(String),
+    /// Anything else, with the message to fail with.
+    Other(String),
+}
+
+impl StartFailure {
+    fn message(&self) -> &str {
+        match self {
+            StartFailure::PortTaken(m) | StartFailure::Other(m) => m,
+        }
+    }
 }
 
 /// Cluster settings of one node.
@@ -365,22 +395,37 @@ impl NatsServerBuilder {
     /// When no server binary is configured or the server does not become ready (see the
     /// [module docs](self)).
     pub fn start(self) -> NatsServer {
-        let spec = Spec {
-            name: "aether-test".to_owned(),
-            port: free_port(),
-            monitor_port: free_port(),
-            jetstream: self.jetstream,
-            max_payload: self.max_payload,
-            auth: self.auth,
-            tls: self.tls,
-            verify_clients: self.verify_clients,
-            cluster: None,
-            dir: tempdir(),
-        };
-        if spec.tls {
-            write_certificates(spec.dir.path());
+        let mut failure = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let spec = Spec {
+                name: "aether-test".to_owned(),
+                port: free_port(),
+                monitor_port: free_port(),
+                jetstream: self.jetstream,
+                max_payload: self.max_payload,
+                auth: self.auth.clone(),
+                tls: self.tls,
+                verify_clients: self.verify_clients,
+                cluster: None,
+                dir: tempdir(),
+            };
+            if spec.tls {
+                write_certificates(spec.dir.path());
+            }
+            let server = NatsServer {
+                child: Mutex::new(Some(spec.spawn())),
+                spec,
+            };
+            match server.try_wait_ready(SERVER_READY_TIMEOUT) {
+                Ok(()) => return server,
+                Err(StartFailure::PortTaken(m)) => failure = Some(m),
+                Err(StartFailure::Other(m)) => panic!("{m}"),
+            }
         }
-        NatsServer::launch(spec, SERVER_READY_TIMEOUT)
+        panic!(
+            "{}",
+            failure.unwrap_or_else(|| "nats-server did not start".to_owned())
+        )
     }
 }
 
@@ -440,15 +485,6 @@ impl NatsServer {
     /// Settings for a server: JetStream, max payload, authentication.
     pub fn builder() -> NatsServerBuilder {
         NatsServerBuilder::default()
-    }
-
-    fn launch(spec: Spec, timeout: Duration) -> NatsServer {
-        let server = NatsServer {
-            child: Mutex::new(Some(spec.spawn())),
-            spec,
-        };
-        server.wait_ready(timeout);
-        server
     }
 
     fn child(&self) -> MutexGuard<'_, Option<Child>> {
@@ -565,38 +601,64 @@ impl NatsServer {
     /// # Panics
     /// When it does not become ready within the timeout.
     pub fn wait_ready(&self, timeout: Duration) {
+        if let Err(failure) = self.try_wait_ready(timeout) {
+            panic!("{}", failure.message());
+        }
+    }
+
+    fn try_wait_ready(&self, timeout: Duration) -> Result<(), StartFailure> {
         let deadline = Instant::now() + timeout;
         loop {
             {
                 let mut child = self.child();
                 let Some(c) = child.as_mut() else {
-                    panic!("nats-server {} is not running", self.spec.name);
+                    return Err(StartFailure::Other(format!(
+                        "nats-server {} is not running",
+                        self.spec.name
+                    )));
                 };
                 if let Ok(Some(status)) = c.try_wait() {
                     child.take();
-                    panic!(
+                    let log = self.spec.log_tail();
+                    let message = format!(
                         "nats-server {} exited during start-up ({status}); is port {} taken? \
-                         Log tail:\n{}\n(server-backed tests run with `cargo xtask itest`)",
-                        self.spec.name,
-                        self.spec.port,
-                        self.spec.log_tail()
+                         Log tail:\n{log}\n(server-backed tests run with `cargo xtask itest`)",
+                        self.spec.name, self.spec.port,
                     );
+                    return Err(if log.contains("address already in use") {
+                        StartFailure::PortTaken(message)
+                    } else {
+                        StartFailure::Other(message)
+                    });
                 }
             }
             let last = match http_get(self.spec.monitor_port, READY_PATH) {
-                Ok((200, _)) => return,
+                // Ours: a server of another process on this port would not count.
+                Ok((200, _)) if self.owns_monitor_port() => return Ok(()),
                 Ok((code, body)) => format!("HTTP {code}: {}", body.trim()),
                 Err(e) => e.to_string(),
             };
             if Instant::now() >= deadline {
-                panic!(
+                return Err(StartFailure::Other(format!(
                     "nats-server {} not ready after {timeout:?} (last health check: {last}). \
                      Log tail:\n{}\n(server-backed tests run with `cargo xtask itest`)",
                     self.spec.name,
                     self.spec.log_tail()
-                );
+                )));
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the server answering on the monitor port is this process (its `/varz` names
+    /// this server's client port).
+    fn owns_monitor_port(&self) -> bool {
+        match http_get(self.spec.monitor_port, "/varz") {
+            Ok((200, body)) => {
+                body.contains(&format!("\"port\": {},", self.spec.port))
+                    || body.contains(&format!("\"port\":{},", self.spec.port))
+            }
+            _ => false,
         }
     }
 }
@@ -680,6 +742,21 @@ impl NatsCluster {
             "the testkit starts TLS servers alone, not in clusters"
         );
         assert!(n > 0, "a cluster needs at least one server");
+        let mut failure = None;
+        for _ in 0..PORT_ATTEMPTS {
+            match NatsCluster::try_start(n, &settings) {
+                Ok(cluster) => return cluster,
+                Err(StartFailure::PortTaken(m)) => failure = Some(m),
+                Err(StartFailure::Other(m)) => panic!("{m}"),
+            }
+        }
+        panic!(
+            "{}",
+            failure.unwrap_or_else(|| "the cluster did not start".to_owned())
+        )
+    }
+
+    fn try_start(n: usize, settings: &NatsServerBuilder) -> Result<NatsCluster, StartFailure> {
         let name = format!("aether-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let cluster_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let specs: Vec<Spec> = (0..n)
@@ -714,9 +791,10 @@ impl NatsCluster {
             })
             .collect();
         for s in &servers {
-            s.wait_ready(CLUSTER_READY_TIMEOUT);
+            // On failure the servers already started are killed as they drop.
+            s.try_wait_ready(CLUSTER_READY_TIMEOUT)?;
         }
-        NatsCluster { name, servers }
+        Ok(NatsCluster { name, servers })
     }
 
     /// The cluster's name.
@@ -835,5 +913,12 @@ mod tests {
     #[test]
     fn free_ports_are_nonzero() {
         assert_ne!(free_port(), 0);
+    }
+
+    #[test]
+    fn free_ports_are_never_handed_out_twice() {
+        let ports: Vec<u16> = (0..300).map(|_| free_port()).collect();
+        let unique: std::collections::HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(unique.len(), ports.len());
     }
 }
