@@ -3,7 +3,10 @@
 //! Every server listens on 127.0.0.1 only, on ports picked by binding `127.0.0.1:0`, with
 //! its JetStream store in a fresh temporary directory. Servers are killed (SIGKILL) and
 //! reaped when their handle is dropped. Readiness is waited for by polling the server's
-//! monitoring endpoint (`/healthz`), never by sleeping.
+//! monitoring endpoint (`/healthz`, and `/varz` to be sure the answer is this server's),
+//! never by sleeping. A port picked free can be taken before the server binds it (by a
+//! server of another test process picking at the same instant): a server or cluster that
+//! exits with "address already in use" is started again on fresh ports, a few times.
 //!
 //! The binary comes from the `NATS_SERVER_BIN` environment variable, which
 //! `cargo xtask itest` and `cargo xtask bench` set (installing the pinned server when the
