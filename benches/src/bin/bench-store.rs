@@ -303,6 +303,28 @@ async fn raw_atomic_batches(ctx: &Ctx, tag: &str) -> Result<f64> {
     ))
 }
 
+/// The median latency, in microseconds, of creating an ordered consumer on each actor's
+/// subject from its sequence and reading its `ACTIVATION_TAIL` events.
+async fn consumer_latency(
+    events_stream: &stream::Stream,
+    ns: &Namespace,
+    actors: &[(ActorId, u64)],
+) -> Result<f64> {
+    let mut lat = Vec::new();
+    for (actor, start_seq) in actors {
+        let start = Instant::now();
+        raw_ordered_read(
+            events_stream,
+            &subject(ns, actor),
+            *start_seq,
+            ACTIVATION_TAIL,
+        )
+        .await?;
+        lat.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(median(&lat))
+}
+
 /// Reads `n` messages of `subject` from `start_seq` with an ordered consumer created here.
 async fn raw_ordered_read(
     stream: &stream::Stream,
@@ -667,21 +689,7 @@ async fn main() -> Result<()> {
     let (raw, aether) = alternate!(
         rounds,
         _r,
-        {
-            let mut lat = Vec::new();
-            for (actor, start_seq) in &snaps {
-                let start = Instant::now();
-                raw_ordered_read(
-                    &events_stream,
-                    &subject(&ctx.ns, actor),
-                    *start_seq,
-                    ACTIVATION_TAIL,
-                )
-                .await?;
-                lat.push(start.elapsed().as_secs_f64() * 1e6);
-            }
-            median(&lat)
-        },
+        consumer_latency(&events_stream, &ctx.ns, &snaps).await?,
         {
             let mut lat = Vec::new();
             for (actor, _) in &snaps {
@@ -712,21 +720,7 @@ async fn main() -> Result<()> {
     let (raw, aether) = alternate!(
         rounds,
         _r,
-        {
-            let mut lat = Vec::new();
-            for (actor, start_seq) in &snaps {
-                let start = Instant::now();
-                raw_ordered_read(
-                    &events_stream,
-                    &subject(&ctx.ns, actor),
-                    *start_seq,
-                    ACTIVATION_TAIL,
-                )
-                .await?;
-                lat.push(start.elapsed().as_secs_f64() * 1e6);
-            }
-            median(&lat)
-        },
+        consumer_latency(&events_stream, &ctx.ns, &snaps).await?,
         {
             let mut lat = Vec::new();
             for (actor, start_seq) in &snaps {

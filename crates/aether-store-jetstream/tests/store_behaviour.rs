@@ -208,6 +208,60 @@ async fn an_existing_stream_with_unsafe_settings_is_refused() -> anyhow::Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_created_with_safe_settings_and_the_builders_options() -> anyhow::Result<()> {
+    use jetstream::stream::{DiscardPolicy, StorageType};
+    let server = NatsServer::start();
+    let ns = unique_namespace("settings");
+    let opts = JetStreamStoreOptions::new()
+        .storage(aether_store_jetstream::Storage::Memory)
+        .max_bytes(64 << 20)
+        .max_messages(1_000_000)
+        .duplicate_window(Duration::from_secs(90))
+        .snapshots_retained(3);
+    let s = JetStreamEventStore::connect(&server.url(), ns.clone(), opts.clone()).await?;
+    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let events = js
+        .get_stream(s.events_stream())
+        .await?
+        .cached_info()
+        .config
+        .clone();
+    assert_eq!(events.subjects, vec![format!("aether.ev.{ns}.*")]);
+    assert_eq!(events.discard, DiscardPolicy::New);
+    assert_eq!(events.max_messages_per_subject, -1);
+    assert!(events.deny_delete && events.deny_purge && events.allow_direct);
+    assert!(!events.allow_rollup);
+    assert_eq!(events.max_age, Duration::ZERO);
+    assert_eq!(events.storage, StorageType::Memory);
+    assert_eq!(
+        (events.max_bytes, events.max_messages),
+        (64 << 20, 1_000_000)
+    );
+    assert_eq!(events.duplicate_window, Duration::from_secs(90));
+    let snapshots = js
+        .get_stream(s.snapshots_stream())
+        .await?
+        .cached_info()
+        .config
+        .clone();
+    assert_eq!(snapshots.subjects, vec![format!("aether.sn.{ns}.>")]);
+    assert_eq!(snapshots.max_messages_per_subject, 3);
+    assert!(snapshots.deny_delete);
+    assert_eq!(snapshots.storage, StorageType::Memory);
+    // Opening again verifies the streams instead of changing them.
+    let again = JetStreamEventStore::connect(&server.url(), ns, opts).await?;
+    assert_eq!(again.events_stream(), s.events_stream());
+    let after = js
+        .get_stream(s.events_stream())
+        .await?
+        .cached_info()
+        .config
+        .clone();
+    assert_eq!(after.duplicate_window, events.duplicate_window);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_beyond_max_payload_are_invalid_input_and_snapshots_are_chunked(
 ) -> anyhow::Result<()> {
     let server = NatsServer::builder().max_payload(64 * 1024).start();
