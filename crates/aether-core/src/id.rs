@@ -198,7 +198,24 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Encodes any string as a subject token (see [`ActorId::to_token`]).
 pub fn encode_token(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 2);
+    let mut out = String::new();
+    encode_token_into(&mut out, s);
+    out
+}
+
+/// Appends the subject token of `s` (see [`encode_token`]) to `out`, growing it once.
+///
+/// ```
+/// let mut subject = String::from("aether.ev.bank.");
+/// aether_core::encode_token_into(&mut subject, "acc 1");
+/// assert_eq!(subject, "aether.ev.bank.acc_201");
+/// ```
+pub fn encode_token_into(out: &mut String, s: &str) {
+    let escaped = s
+        .bytes()
+        .filter(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))
+        .count();
+    out.reserve(s.len() + 2 * escaped);
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' {
             out.push(b as char);
@@ -208,7 +225,6 @@ pub fn encode_token(s: &str) -> String {
             out.push(HEX[(b & 0xF) as usize] as char);
         }
     }
-    out
 }
 
 /// Decodes a token made by [`encode_token`].

@@ -55,7 +55,10 @@ pub use bus::{
 pub use describe::{AggregateDescription, DescribeAggregate};
 pub use error::{BoxError, Error, ErrorKind, Result, VersionConflict};
 pub use event::{Event, Metadata, NewEvent, MAX_EVENT_TYPE_LEN};
-pub use id::{decode_token, encode_token, ActorId, Namespace, MAX_ACTOR_ID_LEN, MAX_NAMESPACE_LEN};
+pub use id::{
+    decode_token, encode_token, encode_token_into, ActorId, Namespace, MAX_ACTOR_ID_LEN,
+    MAX_NAMESPACE_LEN,
+};
 pub use ids::{id_millis, new_id, new_id_at};
 pub use shard::shard_index;
 pub use snapshot::ActorSnapshot;

@@ -504,7 +504,10 @@ impl JetStreamEventStore {
         seq: u64,
         deadline: Instant,
     ) -> Result<Option<(u64, EventRecord)>> {
-        match self.leader_next_message(subject, seq, deadline).await? {
+        match self
+            .leader_next_message(&self.inner.events, subject, seq, deadline)
+            .await?
+        {
             Some(m) => {
                 let rec = record::decode_events(&m.payload, actor, m.sequence)?;
                 Ok(Some((m.sequence, rec)))
@@ -516,14 +519,13 @@ impl JetStreamEventStore {
     /// The first message on `subject` at or after stream sequence `seq`, from the leader.
     pub(crate) async fn leader_next_message(
         &self,
+        stream: &async_nats::jetstream::stream::Stream<()>,
         subject: &str,
         seq: u64,
         deadline: Instant,
     ) -> Result<Option<StreamMessage>> {
         self.retrying(deadline, || async {
-            match self
-                .inner
-                .events
+            match stream
                 .raw_message_builder()
                 .sequence(seq)
                 .next_by_subject(subject.to_owned())

@@ -62,23 +62,10 @@ impl Names {
 
 /// `prefix` followed by the actor's token ([`ActorId::to_token`]), built in one allocation.
 fn with_token(prefix: &str, actor: &ActorId) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let id = actor.as_str().as_bytes();
-    let escaped = id
-        .iter()
-        .filter(|b| !(b.is_ascii_alphanumeric() || **b == b'-'))
-        .count();
-    let mut s = String::with_capacity(prefix.len() + id.len() + 2 * escaped);
+    // Room for an id without escapes; one with escapes grows it once.
+    let mut s = String::with_capacity(prefix.len() + actor.as_str().len());
     s.push_str(prefix);
-    for &b in id {
-        if b.is_ascii_alphanumeric() || b == b'-' {
-            s.push(b as char);
-        } else {
-            s.push('_');
-            s.push(HEX[(b >> 4) as usize] as char);
-            s.push(HEX[(b & 0xF) as usize] as char);
-        }
-    }
+    aether_core::encode_token_into(&mut s, actor.as_str());
     s
 }
 

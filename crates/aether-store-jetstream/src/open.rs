@@ -145,64 +145,54 @@ impl JetStreamEventStore {
         .await?;
         let events_cfg = events_config(&names, &options);
         let snapshots_cfg = snapshots_config(&names, &options);
-        match entry {
-            Some(bytes) => {
-                let entry: RegistryEntry = serde_json::from_slice(&bytes).map_err(|e| {
+        let recorded: Option<RegistryEntry> = entry
+            .map(|bytes| {
+                serde_json::from_slice(&bytes).map_err(|e| {
                     Error::codec(format!("registry entry of namespace {namespace}"), e)
-                })?;
-                for (name, cfg) in [
-                    (&names.events_stream, &events_cfg),
-                    (&names.snapshots_stream, &snapshots_cfg),
-                ] {
-                    match existing_config(&js, name, &options).await? {
-                        Some(found) => verify(cfg, &found)?,
-                        None => {
-                            tracing::error!(
-                                namespace = %namespace,
-                                stream = %name,
-                                created = %entry.created,
-                                "a stream of the namespace has vanished; refusing to recreate it empty"
-                            );
-                            return Err(Error::NotFound(format!(
-                                "stream {name} of namespace {namespace} has vanished: the registry \
-                                 ({REGISTRY_BUCKET}, key {namespace}) records it as created at {}; \
-                                 it is not recreated empty. Restore it from a backup, or delete the \
-                                 registry key deliberately to start the namespace over",
-                                entry.created
-                            )));
-                        }
-                    }
+                })
+            })
+            .transpose()?;
+        for (name, cfg) in [
+            (&names.events_stream, &events_cfg),
+            (&names.snapshots_stream, &snapshots_cfg),
+        ] {
+            match (existing_config(&js, name, &options).await?, &recorded) {
+                (Some(found), _) => verify(cfg, &found)?,
+                (None, Some(entry)) => {
+                    tracing::error!(
+                        namespace = %namespace,
+                        stream = %name,
+                        created = %entry.created,
+                        "a stream of the namespace has vanished; refusing to recreate it empty"
+                    );
+                    return Err(Error::NotFound(format!(
+                        "stream {name} of namespace {namespace} has vanished: the registry \
+                         ({REGISTRY_BUCKET}, key {namespace}) records it as created at {}; \
+                         it is not recreated empty. Restore it from a backup, or delete the \
+                         registry key deliberately to start the namespace over",
+                        entry.created
+                    )));
                 }
+                (None, None) => create_stream(&js, cfg, &options).await?,
             }
-            None => {
-                for (name, cfg) in [
-                    (&names.events_stream, &events_cfg),
-                    (&names.snapshots_stream, &snapshots_cfg),
-                ] {
-                    match existing_config(&js, name, &options).await? {
-                        Some(found) => verify(cfg, &found)?,
-                        None => create_stream(&js, cfg, &options).await?,
-                    }
+        }
+        if recorded.is_none() {
+            let entry = RegistryEntry {
+                format: 1,
+                events_stream: names.events_stream.clone(),
+                snapshots_stream: names.snapshots_stream.clone(),
+                created: aether_core::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            };
+            let bytes =
+                serde_json::to_vec(&entry).map_err(|e| Error::codec("registry entry", e))?;
+            match registry.create(namespace.as_str(), bytes.into()).await {
+                Ok(_) => {
+                    tracing::info!(namespace = %namespace, "created the namespace's streams")
                 }
-                let entry = RegistryEntry {
-                    format: 1,
-                    events_stream: names.events_stream.clone(),
-                    snapshots_stream: names.snapshots_stream.clone(),
-                    created: aether_core::OffsetDateTime::now_utc()
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
-                };
-                let bytes =
-                    serde_json::to_vec(&entry).map_err(|e| Error::codec("registry entry", e))?;
-                match registry.create(namespace.as_str(), bytes.into()).await {
-                    Ok(_) => {
-                        tracing::info!(namespace = %namespace, "created the namespace's streams")
-                    }
-                    Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
-                    Err(e) => {
-                        return Err(errors::map("recording the namespace in the registry", e))
-                    }
-                }
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+                Err(e) => return Err(errors::map("recording the namespace in the registry", e)),
             }
         }
 
@@ -343,10 +333,7 @@ async fn registry_bucket(
                         description: "Aether: namespaces whose streams were created".to_owned(),
                         history: 1,
                         num_replicas: options.replicas,
-                        storage: match options.storage {
-                            Storage::File => stream::StorageType::File,
-                            Storage::Memory => stream::StorageType::Memory,
-                        },
+                        storage: storage(options.storage),
                         ..Default::default()
                     })
                     .await;
@@ -440,16 +427,8 @@ async fn existing_config(
     let deadline = tokio::time::Instant::now() + options.retry_deadline;
     loop {
         match js.get_stream(name).await {
-            Ok(mut s) => match s.info().await {
-                Ok(info) => return Ok(Some(info.config.clone())),
-                Err(e) => {
-                    let err = errors::map("reading stream info", e);
-                    if !err.is_transient() || tokio::time::Instant::now() > deadline {
-                        return Err(err);
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+            // The lookup is a stream info request: its answer is the configuration.
+            Ok(s) => return Ok(Some(s.cached_info().config.clone())),
             Err(e) if errors::api_code(&e) == Some(code::STREAM_NOT_FOUND) => return Ok(None),
             Err(e) => {
                 let err = errors::map(&format!("looking up stream {name}"), e);

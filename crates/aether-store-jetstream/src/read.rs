@@ -682,7 +682,12 @@ impl Reader {
                     let deadline = Instant::now() + self.store.inner.options.retry_deadline;
                     let next = self
                         .store
-                        .leader_next_message(&self.subject, self.next_seq, deadline)
+                        .leader_next_message(
+                            &self.store.inner.events,
+                            &self.subject,
+                            self.next_seq,
+                            deadline,
+                        )
                         .await;
                     let msg = match next {
                         Ok(Some(m)) => m,

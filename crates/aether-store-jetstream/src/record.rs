@@ -314,13 +314,13 @@ impl EventRecord {
     /// Whether both records hold the same events (ids, types, payloads, metadata), whatever
     /// their versions and times.
     pub(crate) fn same_events(&self, other: &EventRecord) -> bool {
-        let meta = |m: &Option<Metadata>| m.clone().unwrap_or_default();
+        let none = Metadata::default();
         self.events.len() == other.events.len()
             && self.events.iter().zip(&other.events).all(|(a, b)| {
                 a.id == b.id
                     && a.event_type == b.event_type
                     && a.data == b.data
-                    && meta(&a.meta) == meta(&b.meta)
+                    && a.meta.as_ref().unwrap_or(&none) == b.meta.as_ref().unwrap_or(&none)
             })
     }
 
@@ -568,7 +568,24 @@ pub(crate) struct ChunkRef {
     pub(crate) len: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+/// A snapshot head as written: borrows the snapshot (its state is not copied).
+#[derive(Serialize)]
+struct SnapshotRecordOut<'a> {
+    format: u32,
+    actor: &'a str,
+    version: u64,
+    schema: u32,
+    position: u64,
+    #[serde(with = "time::serde::timestamp::nanoseconds")]
+    timestamp: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a serde_bytes::Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chunks: Option<ChunkRef>,
+}
+
+/// A snapshot head as read.
+#[derive(Deserialize)]
 struct SnapshotRecord {
     format: u32,
     actor: String,
@@ -577,9 +594,9 @@ struct SnapshotRecord {
     position: u64,
     #[serde(with = "time::serde::timestamp::nanoseconds")]
     timestamp: OffsetDateTime,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     state: Option<serde_bytes::ByteBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     chunks: Option<ChunkRef>,
 }
 
@@ -588,16 +605,16 @@ pub(crate) fn encode_snapshot(
     snapshot: &ActorSnapshot,
     chunks: Option<ChunkRef>,
 ) -> Result<Vec<u8>> {
-    let record = SnapshotRecord {
+    let record = SnapshotRecordOut {
         format: SNAPSHOT_FORMAT,
-        actor: snapshot.actor_id.as_str().to_owned(),
+        actor: snapshot.actor_id.as_str(),
         version: snapshot.version,
         schema: snapshot.schema_version,
         position: snapshot.position.0,
         timestamp: snapshot.timestamp,
         state: chunks
             .is_none()
-            .then(|| serde_bytes::ByteBuf::from(snapshot.state.to_vec())),
+            .then(|| serde_bytes::Bytes::new(&snapshot.state)),
         chunks,
     };
     rmp_serde::to_vec_named(&record).map_err(|e| Error::codec("cannot encode a snapshot record", e))
@@ -616,7 +633,7 @@ pub(crate) struct SnapshotHead {
 /// # Errors
 /// [`Error::Codec`] when the bytes are not a snapshot record of `actor` Aether can read.
 pub(crate) fn decode_snapshot(bytes: &[u8], actor: &ActorId, seq: u64) -> Result<SnapshotHead> {
-    let record: SnapshotRecord = rmp_serde::from_slice(bytes).map_err(|e| {
+    let mut record: SnapshotRecord = rmp_serde::from_slice(bytes).map_err(|e| {
         Error::codec(
             format!("snapshot message {seq} of actor {actor} is not an Aether snapshot record"),
             e,
@@ -638,8 +655,8 @@ pub(crate) fn decode_snapshot(bytes: &[u8], actor: &ActorId, seq: u64) -> Result
     if record.version == 0 {
         return Err(bad("is at version 0".into()));
     }
-    let state = match (&record.state, &record.chunks) {
-        (Some(s), None) => Bytes::from(s.to_vec()),
+    let state = match (record.state.take(), &record.chunks) {
+        (Some(s), None) => Bytes::from(s.into_vec()),
         (None, Some(c)) => {
             if c.count == 0 || c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(bad("has a malformed chunk reference".into()));

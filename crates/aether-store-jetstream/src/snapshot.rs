@@ -9,7 +9,6 @@ use bytes::{Bytes, BytesMut};
 use futures::future::try_join_all;
 use tokio::time::Instant;
 
-use crate::append::HEADER_ROOM;
 use crate::errors;
 use crate::read::Found;
 use crate::record::{self, ChunkRef, SnapshotHead};
@@ -74,42 +73,50 @@ impl JetStreamEventStore {
             tracing::debug!(actor = %actor, version = v, "snapshot below the newest retained one: not kept");
             return Ok(());
         }
-        let limit = self.inner.max_payload.saturating_sub(HEADER_ROOM);
-        let mut head = record::encode_snapshot(&snapshot, None)?;
-        if head.len() > limit {
-            let chunk_size = limit.max(1024);
-            let id = uuid::Uuid::new_v4().simple().to_string();
-            let count = snapshot.state.len().div_ceil(chunk_size);
-            let count32 = u32::try_from(count)
-                .map_err(|_| Error::invalid("snapshot", "the state is too large to store"))?;
-            let mut acks = Vec::with_capacity(count);
-            for (i, chunk) in snapshot.state.chunks(chunk_size).enumerate() {
-                let mut headers = HeaderMap::new();
-                headers.insert(CHUNK_HEADER, i.to_string().as_str());
-                let msg = PublishMessage::build()
-                    .payload(snapshot.state.slice_ref(chunk))
-                    .headers(headers);
-                let ack = self
-                    .inner
-                    .js
-                    .send_publish(self.inner.names.chunk(&actor, &id, i as u32), msg)
-                    .await
-                    .map_err(|e| errors::map("storing a snapshot chunk", e))?;
-                acks.push(async move {
-                    ack.await
-                        .map_err(|e| errors::map("storing a snapshot chunk", e))
-                });
+        let limit = self.max_append_bytes();
+        // A head is longer than its state: a state over the limit is not encoded inline.
+        let inline = if snapshot.state.len() <= limit {
+            Some(record::encode_snapshot(&snapshot, None)?).filter(|head| head.len() <= limit)
+        } else {
+            None
+        };
+        let head = match inline {
+            Some(head) => head,
+            None => {
+                let chunk_size = limit.max(1024);
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                let count = snapshot.state.len().div_ceil(chunk_size);
+                let count32 = u32::try_from(count)
+                    .map_err(|_| Error::invalid("snapshot", "the state is too large to store"))?;
+                let mut acks = Vec::with_capacity(count);
+                for (i, chunk) in snapshot.state.chunks(chunk_size).enumerate() {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(CHUNK_HEADER, i.to_string().as_str());
+                    let msg = PublishMessage::build()
+                        .payload(snapshot.state.slice_ref(chunk))
+                        .headers(headers);
+                    let ack = self
+                        .inner
+                        .js
+                        .send_publish(self.inner.names.chunk(&actor, &id, i as u32), msg)
+                        .await
+                        .map_err(|e| errors::map("storing a snapshot chunk", e))?;
+                    acks.push(async move {
+                        ack.await
+                            .map_err(|e| errors::map("storing a snapshot chunk", e))
+                    });
+                }
+                try_join_all(acks).await?;
+                record::encode_snapshot(
+                    &snapshot,
+                    Some(ChunkRef {
+                        id,
+                        count: count32,
+                        len: snapshot.state.len() as u64,
+                    }),
+                )?
             }
-            try_join_all(acks).await?;
-            head = record::encode_snapshot(
-                &snapshot,
-                Some(ChunkRef {
-                    id,
-                    count: count32,
-                    len: snapshot.state.len() as u64,
-                }),
-            )?;
-        }
+        };
         let head = Bytes::from(head);
         self.retrying(deadline, || async {
             let ack = self
@@ -255,7 +262,6 @@ impl JetStreamEventStore {
         let subject = self.inner.names.snapshot(actor);
         let msgs = self
             .messages(
-                &self.inner.names.snapshots_stream,
                 &subject,
                 self.inner.options.snapshots_retained + 4,
                 usize::MAX,
@@ -269,12 +275,7 @@ impl JetStreamEventStore {
     async fn read_chunks(&self, actor: &ActorId, c: &ChunkRef) -> Result<Bytes> {
         let filter = self.inner.names.chunks(actor, &c.id);
         let msgs = self
-            .messages(
-                &self.inner.names.snapshots_stream,
-                &filter,
-                c.count as usize,
-                c.count as usize,
-            )
+            .messages(&filter, c.count as usize, c.count as usize)
             .await?;
         let missing = || Error::Codec {
             message: format!(
@@ -309,30 +310,21 @@ impl JetStreamEventStore {
                 source: None,
             });
         }
-        let mut state = BytesMut::with_capacity(msgs.iter().map(|m| m.payload.len()).sum());
+        // `held` is what the messages hold, so it fits in memory.
+        let mut state = BytesMut::with_capacity(held as usize);
         for p in parts {
             state.extend_from_slice(&p.ok_or_else(missing)?);
         }
         Ok(state.freeze())
     }
 
-    /// Up to `max` messages of `stream` matching `subject`, from its first, by batch direct
-    /// get (or from the leader when replicas may lag).
-    async fn messages(
-        &self,
-        stream: &str,
-        subject: &str,
-        page: usize,
-        max: usize,
-    ) -> Result<Vec<Found>> {
+    /// Up to `max` messages of the snapshot stream matching `subject`, from its first, by
+    /// batch direct get (or from the leader when replicas may lag).
+    async fn messages(&self, subject: &str, page: usize, max: usize) -> Result<Vec<Found>> {
         let deadline = Instant::now() + self.inner.options.retry_deadline;
+        let stream = &self.inner.names.snapshots_stream;
         let mut out = Vec::new();
         let mut seq = 1;
-        let target = if stream == self.inner.names.snapshots_stream {
-            &self.inner.snapshots
-        } else {
-            &self.inner.events
-        };
         while out.len() < max {
             if self.inner.replica_reads {
                 let p = self
@@ -347,36 +339,16 @@ impl JetStreamEventStore {
                     break;
                 }
             } else {
-                let m = self
-                    .retrying(deadline, || async {
-                        match target
-                            .raw_message_builder()
-                            .sequence(seq)
-                            .next_by_subject(subject.to_owned())
-                            .send()
-                            .await
-                        {
-                            Ok(m) => Ok(Some(m)),
-                            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                                Ok(None)
-                            }
-                            Err(e) => {
-                                Err(errors::map("reading snapshots from the stream leader", e))
-                            }
-                        }
-                    })
+                let next = self
+                    .leader_next_message(&self.inner.snapshots, subject, seq, deadline)
                     .await?;
-                match m {
-                    Some(m) => {
-                        seq = m.sequence + 1;
-                        out.push(Found {
-                            seq: m.sequence,
-                            subject: m.subject.to_string(),
-                            payload: m.payload,
-                        });
-                    }
-                    None => break,
-                }
+                let Some(m) = next else { break };
+                seq = m.sequence + 1;
+                out.push(Found {
+                    seq: m.sequence,
+                    subject: m.subject.to_string(),
+                    payload: m.payload,
+                });
             }
         }
         Ok(out)
