@@ -276,13 +276,6 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
     }
 }
 
-#[cfg(test)]
-fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    push_hex(&mut s, bytes);
-    s
-}
-
 fn from_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
@@ -486,10 +479,7 @@ impl<A: Aggregate> Cell<A> {
                         // The events are stored; the state in memory cannot be trusted. They
                         // are broadcast all the same: subscribers follow the store.
                         self.loaded = None;
-                        let shared = &rt.shared;
-                        if let Err(e) = shared.bus.publish_all(&shared.namespace, stored).await {
-                            tracing::warn!(actor = %self.id, error = %e, "broadcasting stored events failed");
-                        }
+                        rt.shared.broadcast(&self.id, stored).await;
                         return Err(AskError::Panicked(panic_message(p)));
                     }
                     Counters::bump(&rt.shared.stats.appends);
@@ -502,11 +492,7 @@ impl<A: Aggregate> Cell<A> {
                     if let Err(p) = hook {
                         tracing::error!(actor = %self.id, panic = %panic_message(p), "on_persisted panicked");
                     }
-                    let shared = &rt.shared;
-                    if let Err(e) = shared.bus.publish_all(&shared.namespace, stored).await {
-                        // The events are stored; subscribers catch up from the store.
-                        tracing::warn!(actor = %self.id, error = %e, "broadcasting stored events failed");
-                    }
+                    rt.shared.broadcast(&self.id, stored).await;
                     return Ok(Ok(reply));
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict => {
@@ -774,7 +760,9 @@ mod tests {
     #[test]
     fn hex_round_trips() {
         let bytes = [0u8, 1, 0x7f, 0x80, 0xff, 0x10];
-        assert_eq!(from_hex(&to_hex(&bytes)).unwrap(), bytes);
+        let mut hex = String::new();
+        push_hex(&mut hex, &bytes);
+        assert_eq!(from_hex(&hex).unwrap(), bytes);
         let reply = (7u64, "seven".to_owned());
         let hex = encode_reply_hex(&reply).unwrap();
         let back: (u64, String) = codec::from_slice(&from_hex(&hex).unwrap()).unwrap();

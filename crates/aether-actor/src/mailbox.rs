@@ -146,7 +146,6 @@ impl<M> Mailbox<M> {
         if st.queue.is_empty() && self.idle_ticks.load(Ordering::Relaxed) >= ticks {
             st.closed = true;
             st.queue = VecDeque::new();
-            st.controls = 0;
             true
         } else {
             false

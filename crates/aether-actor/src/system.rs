@@ -3,7 +3,6 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
-use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,6 +103,14 @@ pub struct ActorStats {
 }
 
 impl Shared {
+    /// Broadcasts the events `actor` just stored. A failure is logged, not returned: the
+    /// events are stored, and subscribers catch up from the store.
+    pub(crate) async fn broadcast(&self, actor: &ActorId, stored: Vec<Arc<aether_core::Event>>) {
+        if let Err(e) = self.bus.publish_all(&self.namespace, stored).await {
+            tracing::warn!(actor = %actor, error = %e, "broadcasting stored events failed");
+        }
+    }
+
     pub(crate) fn actor_started(&self) {
         self.live.fetch_add(1, Ordering::SeqCst);
     }
@@ -540,7 +547,7 @@ impl<A: Aggregate> TypeRuntime<A> {
             aggregate,
             shared,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            shard_seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
+            shard_seed: aether_core::shard_seed(),
             sweeper: AtomicBool::new(false),
         }
     }

@@ -60,7 +60,7 @@ pub use id::{
     MAX_NAMESPACE_LEN,
 };
 pub use ids::{id_millis, new_id, new_id_at};
-pub use shard::shard_index;
+pub use shard::{shard_index, shard_seed};
 pub use snapshot::ActorSnapshot;
 pub use store::{EventStore, EventStoreExt, EventStream};
 pub use version::{Appended, ExpectedVersion, StorePosition, Version};

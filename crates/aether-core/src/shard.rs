@@ -30,3 +30,15 @@ pub fn shard_index(seed: u64, key: &str, shards: usize) -> usize {
     }
     ((h ^ (h >> 29)) as usize) % shards
 }
+
+/// A random seed for [`shard_index`], different for every call (from the standard library's
+/// randomly keyed hasher).
+///
+/// ```
+/// let seed = aether_core::shard_seed();
+/// assert!(aether_core::shard_index(seed, "acc-alice", 8) < 8);
+/// ```
+pub fn shard_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
+}

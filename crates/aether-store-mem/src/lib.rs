@@ -33,7 +33,6 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, RwLock};
 
 use aether_core::{
@@ -268,7 +267,7 @@ impl InMemoryEventStore {
             inner: Arc::new(Inner {
                 namespace,
                 options,
-                shard_seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
+                shard_seed: aether_core::shard_seed(),
                 shards,
             }),
         }
@@ -282,10 +281,8 @@ impl InMemoryEventStore {
         read_lock(self.shard(actor)).get(actor).cloned()
     }
 
-    fn get_or_create(&self, actor: &ActorId) -> Arc<Mutex<ActorLog>> {
-        if let Some(log) = self.get(actor) {
-            return log;
-        }
+    /// The log of `actor`, made now unless another append made it meanwhile.
+    fn create(&self, actor: &ActorId) -> Arc<Mutex<ActorLog>> {
         write_lock(self.shard(actor))
             .entry(actor.clone())
             .or_default()
@@ -339,7 +336,7 @@ impl InMemoryEventStore {
             (None, ExpectedVersion::Exact(v)) if v != 0 => {
                 return Err(Error::conflict(actor.clone(), expected, 0));
             }
-            (None, _) => self.get_or_create(actor),
+            (None, _) => self.create(actor),
         };
         let mut log = lock(&log);
         let current = log.events.len() as Version;

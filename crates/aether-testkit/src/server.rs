@@ -184,6 +184,23 @@ impl StartFailure {
     }
 }
 
+/// Runs `attempt` (which picks fresh ports each time) until it starts, up to
+/// [`PORT_ATTEMPTS`] times while the failure is a taken port.
+///
+/// # Panics
+/// On any other failure, or when every attempt found a port taken.
+fn retry_on_taken_port<T>(mut attempt: impl FnMut() -> Result<T, StartFailure>) -> T {
+    let mut last = String::new();
+    for _ in 0..PORT_ATTEMPTS {
+        match attempt() {
+            Ok(started) => return started,
+            Err(StartFailure::PortTaken(m)) => last = m,
+            Err(StartFailure::Other(m)) => panic!("{m}"),
+        }
+    }
+    panic!("{last}")
+}
+
 /// Cluster settings of one node.
 #[derive(Debug, Clone)]
 struct ClusterSpec {
@@ -398,8 +415,7 @@ impl NatsServerBuilder {
     /// When no server binary is configured or the server does not become ready (see the
     /// [module docs](self)).
     pub fn start(self) -> NatsServer {
-        let mut failure = None;
-        for _ in 0..PORT_ATTEMPTS {
+        retry_on_taken_port(|| {
             let spec = Spec {
                 name: "aether-test".to_owned(),
                 port: free_port(),
@@ -415,20 +431,10 @@ impl NatsServerBuilder {
             if spec.tls {
                 write_certificates(spec.dir.path());
             }
-            let server = NatsServer {
-                child: Mutex::new(Some(spec.spawn())),
-                spec,
-            };
-            match server.try_wait_ready(SERVER_READY_TIMEOUT) {
-                Ok(()) => return server,
-                Err(StartFailure::PortTaken(m)) => failure = Some(m),
-                Err(StartFailure::Other(m)) => panic!("{m}"),
-            }
-        }
-        panic!(
-            "{}",
-            failure.unwrap_or_else(|| "nats-server did not start".to_owned())
-        )
+            let server = NatsServer::spawn(spec);
+            server.try_wait_ready(SERVER_READY_TIMEOUT)?;
+            Ok(server)
+        })
     }
 }
 
@@ -488,6 +494,14 @@ impl NatsServer {
     /// Settings for a server: JetStream, max payload, authentication.
     pub fn builder() -> NatsServerBuilder {
         NatsServerBuilder::default()
+    }
+
+    /// Starts the process of `spec` (without waiting for it).
+    fn spawn(spec: Spec) -> NatsServer {
+        NatsServer {
+            child: Mutex::new(Some(spec.spawn())),
+            spec,
+        }
     }
 
     fn child(&self) -> MutexGuard<'_, Option<Child>> {
@@ -745,18 +759,7 @@ impl NatsCluster {
             "the testkit starts TLS servers alone, not in clusters"
         );
         assert!(n > 0, "a cluster needs at least one server");
-        let mut failure = None;
-        for _ in 0..PORT_ATTEMPTS {
-            match NatsCluster::try_start(n, &settings) {
-                Ok(cluster) => return cluster,
-                Err(StartFailure::PortTaken(m)) => failure = Some(m),
-                Err(StartFailure::Other(m)) => panic!("{m}"),
-            }
-        }
-        panic!(
-            "{}",
-            failure.unwrap_or_else(|| "the cluster did not start".to_owned())
-        )
+        retry_on_taken_port(|| NatsCluster::try_start(n, &settings))
     }
 
     fn try_start(n: usize, settings: &NatsServerBuilder) -> Result<NatsCluster, StartFailure> {
@@ -786,13 +789,7 @@ impl NatsCluster {
             })
             .collect();
         // Spawn them all first: a node only finds a meta leader once a quorum runs.
-        let servers: Vec<NatsServer> = specs
-            .into_iter()
-            .map(|spec| NatsServer {
-                child: Mutex::new(Some(spec.spawn())),
-                spec,
-            })
-            .collect();
+        let servers: Vec<NatsServer> = specs.into_iter().map(NatsServer::spawn).collect();
         for s in &servers {
             // On failure the servers already started are killed as they drop.
             s.try_wait_ready(CLUSTER_READY_TIMEOUT)?;
