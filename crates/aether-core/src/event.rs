@@ -125,6 +125,41 @@ impl NewEvent {
                 .sum::<usize>()
     }
 
+    /// Checks what every store requires of the events of one append: at least one, each
+    /// valid within `max_event_bytes` ([`NewEvent::validate`]), no id twice. Returns their
+    /// size in all ([`NewEvent::approx_size`]), for the store to hold against its own limit.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming what is wrong.
+    ///
+    /// ```
+    /// use aether_core::NewEvent;
+    /// let e = NewEvent::new("Deposited", vec![1, 2, 3]);
+    /// assert!(NewEvent::validate_append(&[e.clone()], 1024).is_ok());
+    /// assert!(NewEvent::validate_append(&[e.clone(), e], 1024).is_err());
+    /// assert!(NewEvent::validate_append(&[], 1024).is_err());
+    /// ```
+    pub fn validate_append(events: &[NewEvent], max_event_bytes: usize) -> Result<usize> {
+        if events.is_empty() {
+            return Err(Error::invalid(
+                "append",
+                "an append needs at least one event",
+            ));
+        }
+        let mut total = 0usize;
+        for e in events {
+            e.validate(max_event_bytes)?;
+            total += e.approx_size();
+        }
+        if let Some(id) = repeated_id(events) {
+            return Err(Error::invalid(
+                "append",
+                format!("event id {id} appears twice in one append"),
+            ));
+        }
+        Ok(total)
+    }
+
     /// Checks what every store requires of an event: a non-empty type name of at most
     /// [`MAX_EVENT_TYPE_LEN`] bytes without control characters, and at most `max_size` bytes
     /// in all ([`NewEvent::approx_size`]).
@@ -233,5 +268,40 @@ impl Event {
             },
             other => other,
         })
+    }
+}
+
+/// The first id that appears twice among `events`; pairwise for a few events, with a set
+/// for many.
+fn repeated_id(events: &[NewEvent]) -> Option<Uuid> {
+    const SMALL: usize = 16;
+    if events.len() <= SMALL {
+        return events
+            .iter()
+            .enumerate()
+            .find(|(i, e)| events[..*i].iter().any(|p| p.id == e.id))
+            .map(|(_, e)| e.id);
+    }
+    let mut ids = std::collections::HashSet::with_capacity(events.len());
+    events.iter().find(|e| !ids.insert(e.id)).map(|e| e.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_id_is_found_among_few_and_among_many_events() {
+        for n in [2usize, 16, 17, 200] {
+            let mut events: Vec<NewEvent> =
+                (0..n).map(|i| NewEvent::new("T", vec![i as u8])).collect();
+            assert!(NewEvent::validate_append(&events, 1024).is_ok(), "{n}");
+            let id = events[n / 3].id;
+            events[n - 1] = events[n - 1].clone().with_id(id);
+            let err = NewEvent::validate_append(&events, 1024).unwrap_err();
+            assert!(err.to_string().contains("appears twice"), "{n}: {err}");
+        }
+        let total = NewEvent::validate_append(&[NewEvent::new("T", vec![0; 10])], 1024).unwrap();
+        assert_eq!(total, NewEvent::new("T", vec![0; 10]).approx_size());
     }
 }

@@ -1,7 +1,6 @@
 //! Appending: one message per append, optimistic concurrency by expected subject sequence,
 //! idempotent retries, and retries of transient failures within a deadline.
 
-use std::collections::HashSet;
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
@@ -118,31 +117,8 @@ impl JetStreamEventStore {
     }
 
     fn check_batch(&self, events: &[NewEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Err(Error::invalid(
-                "append",
-                "an append needs at least one event",
-            ));
-        }
         let limit = self.max_append_bytes();
-        let mut total = 0usize;
-        let small = events.len() <= 16;
-        let mut ids = HashSet::with_capacity(if small { 0 } else { events.len() });
-        for (i, e) in events.iter().enumerate() {
-            e.validate(limit)?;
-            total += e.approx_size();
-            let repeated = if small {
-                events[..i].iter().any(|o| o.id == e.id)
-            } else {
-                !ids.insert(e.id)
-            };
-            if repeated {
-                return Err(Error::invalid(
-                    "append",
-                    format!("event id {} appears twice in one append", e.id),
-                ));
-            }
-        }
+        let total = NewEvent::validate_append(events, limit)?;
         if total > limit {
             return Err(too_large(events.len(), total, limit));
         }

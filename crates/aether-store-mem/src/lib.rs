@@ -32,7 +32,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use aether_core::{
@@ -290,23 +290,7 @@ impl InMemoryEventStore {
     }
 
     fn check_batch(&self, events: &[NewEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Err(Error::invalid(
-                "append",
-                "an append needs at least one event",
-            ));
-        }
-        let mut total = 0usize;
-        for e in events {
-            e.validate(self.inner.options.max_event_bytes)?;
-            total += e.approx_size();
-        }
-        if let Some(id) = repeated_id(events) {
-            return Err(Error::invalid(
-                "append",
-                format!("event id {id} appears twice in one append"),
-            ));
-        }
+        let total = NewEvent::validate_append(events, self.inner.options.max_event_bytes)?;
         if total > self.inner.options.max_append_bytes {
             return Err(Error::invalid(
                 "append",
@@ -401,19 +385,6 @@ impl InMemoryEventStore {
 
 /// An event id that appears more than once in `events`, if any. Small batches (the common
 /// case is one event) are checked without allocating.
-fn repeated_id(events: &[NewEvent]) -> Option<aether_core::Uuid> {
-    const SMALL: usize = 16;
-    if events.len() <= SMALL {
-        return events
-            .iter()
-            .enumerate()
-            .find(|(i, e)| events[..*i].iter().any(|p| p.id == e.id))
-            .map(|(_, e)| e.id);
-    }
-    let mut ids = HashSet::with_capacity(events.len());
-    events.iter().find(|e| !ids.insert(e.id)).map(|e| e.id)
-}
-
 fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|p| p.into_inner())
 }
