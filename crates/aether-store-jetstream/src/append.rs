@@ -12,7 +12,7 @@ use async_nats::header::{self, HeaderName, HeaderValue};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::publish::PublishAck;
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
 use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -453,23 +453,10 @@ impl JetStreamEventStore {
                 }
             }
         }
-        let (mut lo, mut hi) = (1u64, last_seq);
-        while lo <= hi {
-            let mid = lo + (hi - lo) / 2;
-            let Some((seq, rec)) = self.leader_next(actor, subject, mid, deadline).await? else {
-                // Nothing at or after mid: the answer is before it.
-                hi = mid - 1;
-                continue;
-            };
-            if rec.first() > version {
-                hi = mid - 1;
-            } else if rec.last() >= version {
-                return Ok(Some((seq, rec)));
-            } else {
-                lo = seq + 1;
-            }
-        }
-        Ok(None)
+        search_version(version, 1, last_seq, |seq| {
+            self.leader_next(actor, subject, seq, deadline)
+        })
+        .await
     }
 
     /// The first message of `actor` at or after stream sequence `seq`, from the leader.
@@ -516,6 +503,35 @@ impl JetStreamEventStore {
         .await
     }
 
+    /// The last message on `subject` of `stream`, if any: from any replica by direct get
+    /// (`from_replica`), else from the stream leader; transient failures retried until
+    /// `deadline`. `what` names the read in errors.
+    pub(crate) async fn last_message(
+        &self,
+        stream: &async_nats::jetstream::stream::Stream<()>,
+        subject: &str,
+        from_replica: bool,
+        what: &str,
+        deadline: Instant,
+    ) -> Result<Option<StreamMessage>> {
+        self.retrying(deadline, || async {
+            if from_replica {
+                match Box::pin(stream.direct_get_last_for_subject(subject)).await {
+                    Ok(m) => Ok(Some(m)),
+                    Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(errors::map(what, e)),
+                }
+            } else {
+                match Box::pin(stream.get_last_raw_message_by_subject(subject)).await {
+                    Ok(m) => Ok(Some(m)),
+                    Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                    Err(e) => Err(errors::map(what, e)),
+                }
+            }
+        })
+        .await
+    }
+
     /// The actor's latest version and the sequence of its last message, from the stream
     /// leader (always up to date), with that message's record.
     pub(crate) async fn leader_tail(
@@ -524,22 +540,14 @@ impl JetStreamEventStore {
         subject: &str,
         deadline: Instant,
     ) -> Result<(Tail, Option<EventRecord>)> {
-        let msg: Option<StreamMessage> = self
-            .retrying(deadline, || async {
-                match self
-                    .inner
-                    .events
-                    .get_last_raw_message_by_subject(subject)
-                    .await
-                {
-                    Ok(m) => Ok(Some(m)),
-                    Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-                    Err(e) => Err(errors::map(
-                        "reading the latest version from the stream leader",
-                        e,
-                    )),
-                }
-            })
+        let msg = self
+            .last_message(
+                &self.inner.events,
+                subject,
+                false,
+                "reading the latest version from the stream leader",
+                deadline,
+            )
             .await?;
         match msg {
             None => Ok((Tail::EMPTY, None)),
@@ -711,6 +719,32 @@ impl JetStreamEventStore {
         }
         Ok(())
     }
+}
+
+/// Finds, by binary search over stream sequences `lo..=hi`, the message holding `version`;
+/// `next(seq)` gives the actor's first message at or after `seq`.
+pub(crate) async fn search_version<F, Fut>(
+    version: Version,
+    mut lo: u64,
+    mut hi: u64,
+    mut next: F,
+) -> Result<Option<(u64, EventRecord)>>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Result<Option<(u64, EventRecord)>>>,
+{
+    lo = lo.max(1);
+    while lo <= hi {
+        let mid = lo + (hi - lo) / 2;
+        match next(mid).await? {
+            // Nothing at or after mid, or only later versions: the answer is before it.
+            None => hi = mid - 1,
+            Some((_, rec)) if rec.first() > version => hi = mid - 1,
+            Some((seq, rec)) if rec.last() >= version => return Ok(Some((seq, rec))),
+            Some((seq, _)) => lo = seq + 1,
+        }
+    }
+    Ok(None)
 }
 
 fn too_large(count: usize, bytes: usize, limit: usize) -> Error {

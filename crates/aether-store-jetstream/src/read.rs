@@ -185,19 +185,13 @@ impl JetStreamEventStore {
                 .version);
         }
         let found = self
-            .retrying(deadline, || async {
-                match Box::pin(
-                    self.inner
-                        .events
-                        .direct_get_last_for_subject(subject.as_str()),
-                )
-                .await
-                {
-                    Ok(m) => Ok(Some(m)),
-                    Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(errors::map("reading the latest version", e)),
-                }
-            })
+            .last_message(
+                &self.inner.events,
+                &subject,
+                true,
+                "reading the latest version",
+                deadline,
+            )
             .await?;
         let Some(m) = found else {
             return Ok(cached.map_or(0, |t| t.version));
@@ -260,17 +254,9 @@ impl JetStreamEventStore {
                     .0
             }
         };
-        let (mut lo, mut hi) = (lo.max(1), tail.seq);
-        while lo <= hi {
-            let mid = lo + (hi - lo) / 2;
-            match probe(mid).await? {
-                None => hi = mid - 1,
-                Some((_, rec)) if rec.first() > version => hi = mid - 1,
-                Some((seq, rec)) if rec.last() >= version => return Ok(Some((seq, rec.first()))),
-                Some((seq, _)) => lo = seq + 1,
-            }
-        }
-        Ok(None)
+        Ok(crate::append::search_version(version, lo, tail.seq, probe)
+            .await?
+            .map(|(seq, rec)| (seq, rec.first())))
     }
 
     pub(crate) async fn read_impl(

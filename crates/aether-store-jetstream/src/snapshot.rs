@@ -2,8 +2,7 @@
 //! the newest few per subject), large states in chunk messages on per-save subjects.
 
 use aether_core::{ActorId, ActorSnapshot, Error, Result, StorePosition, Version};
-use async_nats::jetstream::message::{PublishMessage, StreamMessage};
-use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::HeaderMap;
 use bytes::{Bytes, BytesMut};
 use futures::future::try_join_all;
@@ -219,34 +218,14 @@ impl JetStreamEventStore {
     async fn newest_head(&self, actor: &ActorId) -> Result<Option<(u64, SnapshotHead)>> {
         let subject = self.inner.names.snapshot(actor);
         let deadline = Instant::now() + self.inner.options.retry_deadline;
-        let msg: Option<StreamMessage> = self
-            .retrying(deadline, || async {
-                if self.inner.replica_reads {
-                    match Box::pin(
-                        self.inner
-                            .snapshots
-                            .direct_get_last_for_subject(subject.as_str()),
-                    )
-                    .await
-                    {
-                        Ok(m) => Ok(Some(m)),
-                        Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
-                        Err(e) => Err(errors::map("loading a snapshot", e)),
-                    }
-                } else {
-                    match Box::pin(
-                        self.inner
-                            .snapshots
-                            .get_last_raw_message_by_subject(&subject),
-                    )
-                    .await
-                    {
-                        Ok(m) => Ok(Some(m)),
-                        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-                        Err(e) => Err(errors::map("loading a snapshot", e)),
-                    }
-                }
-            })
+        let msg = self
+            .last_message(
+                &self.inner.snapshots,
+                &subject,
+                self.inner.replica_reads,
+                "loading a snapshot",
+                deadline,
+            )
             .await?;
         msg.map(|m| {
             Ok((
