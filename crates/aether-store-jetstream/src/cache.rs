@@ -5,7 +5,6 @@
 //! then reads the truth from the stream leader.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use aether_core::{ActorId, Version};
@@ -26,7 +25,7 @@ impl Tail {
 }
 
 pub(crate) struct TailCache {
-    hasher: std::collections::hash_map::RandomState,
+    seed: u64,
     shards: Box<[Mutex<HashMap<ActorId, Tail>>]>,
     per_shard: usize,
 }
@@ -34,14 +33,14 @@ pub(crate) struct TailCache {
 impl TailCache {
     pub(crate) fn new(capacity: usize) -> Self {
         TailCache {
-            hasher: Default::default(),
+            seed: aether_core::shard_seed(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard: capacity.div_ceil(SHARDS),
         }
     }
 
     fn shard(&self, actor: &ActorId) -> std::sync::MutexGuard<'_, HashMap<ActorId, Tail>> {
-        self.shards[(self.hasher.hash_one(actor) as usize) % SHARDS]
+        self.shards[aether_core::shard_index(self.seed, actor.as_str(), SHARDS)]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }

@@ -8,7 +8,6 @@
 //! the handle knows is stored, else the read goes on to the stream leader).
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -35,7 +34,7 @@ struct Shard {
 }
 
 pub(crate) struct Prefetch {
-    hasher: std::collections::hash_map::RandomState,
+    seed: u64,
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
 }
@@ -43,14 +42,14 @@ pub(crate) struct Prefetch {
 impl Prefetch {
     pub(crate) fn new(capacity: usize) -> Self {
         Prefetch {
-            hasher: Default::default(),
+            seed: aether_core::shard_seed(),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: capacity.div_ceil(SHARDS),
         }
     }
 
     fn shard(&self, actor: &ActorId) -> std::sync::MutexGuard<'_, Shard> {
-        self.shards[(self.hasher.hash_one(actor) as usize) % SHARDS]
+        self.shards[aether_core::shard_index(self.seed, actor.as_str(), SHARDS)]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
