@@ -40,6 +40,32 @@ pub fn rate(ops: u64, elapsed: Duration) -> f64 {
     ops as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
+/// The per-round ratios candidate / baseline of two series of round figures.
+pub fn ratios(baseline: &[f64], candidate: &[f64]) -> Vec<f64> {
+    baseline.iter().zip(candidate).map(|(b, c)| c / b).collect()
+}
+
+/// Runs the `baseline` and `candidate` expressions (which may `.await`) once per round for
+/// `rounds` rounds, baseline first in even rounds and candidate first in odd ones, so drift
+/// in the machine's speed hits both alike; `$r` names the round. Gives the two series.
+#[macro_export]
+macro_rules! alternate {
+    ($rounds:expr, $r:ident, $baseline:expr, $candidate:expr) => {{
+        let mut baseline = Vec::new();
+        let mut candidate = Vec::new();
+        for $r in 0..$rounds {
+            if $r % 2 == 0 {
+                baseline.push($baseline);
+                candidate.push($candidate);
+            } else {
+                candidate.push($candidate);
+                baseline.push($baseline);
+            }
+        }
+        (baseline, candidate)
+    }};
+}
+
 /// The per-round rates of a baseline and a candidate, printed as they come.
 #[derive(Debug, Clone)]
 pub struct Rounds {
@@ -74,11 +100,7 @@ impl Rounds {
 
     /// The per-round ratios, candidate / baseline.
     pub fn ratios(&self) -> Vec<f64> {
-        self.baseline
-            .iter()
-            .zip(&self.candidate)
-            .map(|(b, c)| c / b)
-            .collect()
+        ratios(&self.baseline, &self.candidate)
     }
 
     /// The median of the per-round ratios.

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aether_benches::{arg, machine, rate, Rounds};
+use aether_benches::{alternate, arg, machine, rate, Rounds};
 use aether_core::{
     ActorId, Bytes, Event, EventStore, ExpectedVersion, Namespace, NewEvent, OffsetDateTime,
 };
@@ -144,17 +144,14 @@ fn main() -> anyhow::Result<()> {
         println!("bench mem: 1-event appends over {ACTORS} actors from {TASKS} tasks, {events} events per round");
         println!("machine: {}", machine());
         let mut results = Rounds::new("events/s");
-        for r in 0..rounds {
-            let (b, c) = if r % 2 == 0 {
-                let b = run_baseline(&actors, events, &payload).await;
-                let c = run_candidate(&actors, events, &payload).await;
-                (b, c)
-            } else {
-                let c = run_candidate(&actors, events, &payload).await;
-                let b = run_baseline(&actors, events, &payload).await;
-                (b, c)
-            };
-            results.record(rate(events, b), rate(events, c));
+        let (baseline, candidate) = alternate!(
+            rounds,
+            _r,
+            rate(events, run_baseline(&actors, events, &payload).await),
+            rate(events, run_candidate(&actors, events, &payload).await)
+        );
+        for (b, c) in baseline.into_iter().zip(candidate) {
+            results.record(b, c);
         }
         if !results.summary(GOAL) {
             anyhow::bail!("the median ratio is below the goal of {GOAL}");

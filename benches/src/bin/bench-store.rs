@@ -23,7 +23,7 @@
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
-use aether_benches::{machine, median, rate};
+use aether_benches::{alternate, machine, median, rate, ratios};
 use aether_core::{
     ActorId, ActorSnapshot, EventStore, ExpectedVersion, Namespace, NewEvent, Version,
 };
@@ -407,11 +407,7 @@ struct Row {
 
 impl Row {
     fn ratios(&self) -> Vec<f64> {
-        self.aether
-            .iter()
-            .zip(&self.raw)
-            .map(|(a, r)| a / r)
-            .collect()
+        ratios(&self.raw, &self.aether)
     }
     fn ratio(&self) -> f64 {
         median(&self.ratios())
@@ -442,24 +438,6 @@ impl Row {
             );
         }
     }
-}
-
-/// Runs `raw` and `aether` alternately, raw first in even rounds, aether first in odd ones.
-macro_rules! alternate {
-    ($rounds:expr, $r:ident, $raw:expr, $aether:expr) => {{
-        let mut raw = Vec::new();
-        let mut aether = Vec::new();
-        for $r in 0..$rounds {
-            if $r % 2 == 0 {
-                raw.push($raw);
-                aether.push($aether);
-            } else {
-                aether.push($aether);
-                raw.push($raw);
-            }
-        }
-        (raw, aether)
-    }};
 }
 
 async fn setup() -> Result<Ctx> {
