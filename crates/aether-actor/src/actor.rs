@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use aether_core::codec::with_encoded_named;
 use aether_core::{
     codec, ActorId, ActorSnapshot, Bytes, Error, ErrorKind, Event, ExpectedVersion, Metadata,
     NewEvent, Uuid, Version,
@@ -221,47 +222,15 @@ pub(crate) fn encode_events<A: Aggregate>(
     Ok(out)
 }
 
-thread_local! {
-    /// A per-thread buffer to encode into, so that what is kept (payloads and reply headers,
-    /// stored with every event) is allocated once at its exact size.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// `value` in MessagePack with field names, handed to `f` from the thread's scratch buffer.
-fn with_encoded<T: Serialize + ?Sized, R>(
-    value: &T,
-    what: &str,
-    f: impl FnOnce(&[u8]) -> R,
-) -> Result<R, Error> {
-    let encode = |buf: &mut Vec<u8>| {
-        buf.clear();
-        rmp_serde::encode::write_named(buf, value)
-            .map_err(|e| Error::codec(format!("cannot encode {what} as MessagePack"), e))?;
-        Ok(f(buf))
-    };
-    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut buf) => {
-            let out = encode(&mut buf);
-            if buf.capacity() > 64 * 1024 {
-                // Do not keep a buffer grown by one huge value.
-                *buf = Vec::new();
-            }
-            out
-        }
-        // Serializing a value that itself encodes events: use a buffer of its own.
-        Err(_) => encode(&mut Vec::new()),
-    })
-}
-
 /// An event's payload in MessagePack with field names, in a buffer of its exact size.
 fn encode_payload<T: Serialize>(value: &T) -> Result<Bytes, Error> {
-    with_encoded(value, "an event", Bytes::copy_from_slice)
+    with_encoded_named(value, "an event", Bytes::copy_from_slice)
 }
 
 /// The reply as the hex of its MessagePack encoding (with field names), in a string of its
 /// exact size.
 fn encode_reply_hex<R: Serialize>(reply: &R) -> Result<String, Error> {
-    with_encoded(reply, "the reply", |bytes| {
+    with_encoded_named(reply, "the reply", |bytes| {
         let mut s = String::with_capacity(bytes.len() * 2);
         push_hex(&mut s, bytes);
         s
@@ -603,7 +572,7 @@ impl<A: Aggregate> Cell<A> {
             recent: &loaded.recent,
         };
         // Encoded in the thread's scratch buffer: no growing a new buffer step by step.
-        let bytes = match with_encoded(&envelope, "the state", Bytes::copy_from_slice) {
+        let bytes = match with_encoded_named(&envelope, "the state", Bytes::copy_from_slice) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(actor = %self.id, error = %e, "cannot encode the state for a snapshot");

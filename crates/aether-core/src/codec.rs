@@ -16,6 +16,56 @@ pub fn to_vec_named<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
         .map_err(|e| Error::codec("cannot encode value as MessagePack", e))
 }
 
+thread_local! {
+    /// A per-thread buffer to encode into, so that what is kept is allocated once, at its
+    /// exact size.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `value` in MessagePack with field names, handed to `f` from a per-thread scratch buffer:
+/// for callers that keep a copy of exactly the encoded size (or a form of it). `what` names
+/// the value in the error.
+///
+/// ```
+/// let len = aether_core::codec::with_encoded_named(&(1u8, "a"), "a pair", |b| b.len()).unwrap();
+/// assert_eq!(len, aether_core::codec::to_vec_named(&(1u8, "a")).unwrap().len());
+/// ```
+///
+/// # Errors
+/// [`Error::Codec`] when serialization fails.
+pub fn with_encoded_named<T: Serialize + ?Sized, R>(
+    value: &T,
+    what: &str,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R> {
+    let encode = |buf: &mut Vec<u8>| {
+        buf.clear();
+        rmp_serde::encode::write_named(buf, value)
+            .map_err(|e| Error::codec(format!("cannot encode {what} as MessagePack"), e))?;
+        Ok(f(buf))
+    };
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            let out = encode(&mut buf);
+            if buf.capacity() > 64 * 1024 {
+                // Do not keep a buffer grown by one huge value.
+                *buf = Vec::new();
+            }
+            out
+        }
+        // Serializing a value that itself encodes values: a buffer of its own.
+        Err(_) => encode(&mut Vec::new()),
+    })
+}
+
+/// `value` in MessagePack with field names, in a buffer of its exact size.
+///
+/// # Errors
+/// [`Error::Codec`] when serialization fails.
+pub fn to_bytes_named<T: Serialize + ?Sized>(value: &T) -> Result<bytes::Bytes> {
+    with_encoded_named(value, "a value", bytes::Bytes::copy_from_slice)
+}
+
 /// Decodes MessagePack bytes into `T`.
 ///
 /// Malformed, truncated or hostile bytes give [`Error::Codec`], never a panic.

@@ -95,7 +95,7 @@ impl NewEvent {
     /// # Errors
     /// [`Error::Codec`] when `value` cannot be serialized.
     pub fn encode<T: Serialize + ?Sized>(event_type: impl Into<String>, value: &T) -> Result<Self> {
-        Ok(Self::new(event_type, codec::to_vec_named(value)?))
+        Ok(Self::new(event_type, codec::to_bytes_named(value)?))
     }
 
     /// Replaces the id.
