@@ -1,7 +1,7 @@
 //! Appending: one message per append, optimistic concurrency by expected subject sequence,
 //! idempotent retries, and retries of transient failures within a deadline.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::time::Duration;
 
 use aether_core::{
@@ -9,7 +9,6 @@ use aether_core::{
     StorePosition, Version,
 };
 use async_nats::header::{self, HeaderName, HeaderValue};
-use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
@@ -613,22 +612,15 @@ impl JetStreamEventStore {
                 header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
                 decimal(expected_seq),
             );
-            let msg = PublishMessage::build()
-                .payload(payload.clone())
-                .headers(headers);
-            // Boxed, sending and acknowledgement in one allocation: the publish future is
-            // large, and the append's own future (boxed per call by the object-safe trait)
-            // stays small enough for the allocator's fast path.
-            let sent = Box::pin(async {
-                let ack = self
-                    .inner
-                    .js
-                    .send_publish(subject.clone(), msg)
-                    .await
-                    .map_err(|e| errors::map("publishing an append", e))?;
-                Ok::<_, Error>(ack.into_future().await)
-            });
-            match sent.await? {
+            // Acknowledged through the handle's reply subscription (see `acks`), boxed so
+            // the append's own future (boxed per call by the object-safe trait) stays
+            // small enough for the allocator's fast path.
+            let sent = Box::pin(
+                self.inner
+                    .acks
+                    .publish(subject.clone(), headers, payload.clone()),
+            );
+            match sent.await {
                 Ok(ack) => Ok(Published::Stored(ack)),
                 Err(e) => match errors::api_code(&e) {
                     Some(code::WRONG_LAST_SEQUENCE | code::WRONG_LAST_SEQUENCE_CONSTANT) => {

@@ -47,6 +47,7 @@
 //!
 //! Most users reach this crate through the `aether` facade with the `jetstream` feature.
 
+mod acks;
 mod append;
 mod cache;
 mod errors;
@@ -96,6 +97,8 @@ struct Inner {
     cache: TailCache,
     /// Snapshot positions seen and the pages read after them while a snapshot loads.
     prefetch: prefetch::Prefetch,
+    /// Where appends are acknowledged (one reply subscription for the handle).
+    acks: acks::Acks,
     /// Room that consecutive append records are encoded into (they share allocations).
     arena: std::sync::Mutex<bytes::BytesMut>,
     /// The largest message the server accepts (headers included).

@@ -206,9 +206,13 @@ impl JetStreamEventStore {
             .await
             .map_err(|e| errors::map("opening the snapshot stream", e))?;
         let max_payload = info.max_payload;
+        let acks = crate::acks::Acks::start(client.clone(), options.request_timeout)
+            .await
+            .map_err(|e| errors::map("subscribing to append acknowledgements", e))?;
         Ok(JetStreamEventStore {
             inner: Arc::new(Inner {
                 namespace,
+                acks,
                 cache: TailCache::new(options.cache_capacity),
                 prefetch: crate::prefetch::Prefetch::new(options.cache_capacity),
                 arena: std::sync::Mutex::new(bytes::BytesMut::new()),

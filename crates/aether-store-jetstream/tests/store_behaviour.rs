@@ -555,3 +555,92 @@ async fn an_activation_read_prefetched_with_the_snapshot_still_sees_every_event(
     assert_eq!(versions(&got), vec![7]);
     Ok(())
 }
+
+/// Appends are acknowledged through one reply subscription per handle: many concurrent
+/// appends share it, dropping the handle ends it, and a closed connection makes appends
+/// fail at once with an error that is not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_share_one_acknowledgement_subscription_that_ends_with_the_handle(
+) -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("acks");
+    let client = async_nats::connect(server.url()).await?;
+    // A first handle: the connection's own subscriptions (request replies) exist after it.
+    let _first =
+        JetStreamEventStore::open(client.clone(), ns.clone(), JetStreamStoreOptions::new()).await?;
+    // Subscribing only queues the request: the flush makes the server count it.
+    client.flush().await?;
+    let before_open = server.subscription_count()?;
+    let s =
+        JetStreamEventStore::open(client.clone(), ns.clone(), JetStreamStoreOptions::new()).await?;
+    client.flush().await?;
+    let open = server.subscription_count()?;
+    assert_eq!(
+        open,
+        before_open + 1,
+        "a handle subscribes once for acknowledgements"
+    );
+
+    // 200 actors appending concurrently, 5 appends each: every one acknowledged, with
+    // its own result, and no subscription per append.
+    let all = (0..200).map(|a| {
+        let s = &s;
+        async move {
+            let actor = ActorId::new(format!("acc-{a}"))?;
+            for v in 0..5u64 {
+                let done = s
+                    .append(
+                        &actor,
+                        ExpectedVersion::Exact(v),
+                        vec![ev(&format!("{a}-{v}"))],
+                    )
+                    .await?;
+                assert_eq!((done.first_version, done.version), (v + 1, v + 1));
+            }
+            anyhow::Ok(())
+        }
+    });
+    futures::future::try_join_all(all).await?;
+    client.flush().await?;
+    for a in [0, 99, 199] {
+        let actor = ActorId::new(format!("acc-{a}"))?;
+        let events = s.read_all(&actor).await?;
+        let payloads: Vec<_> = events.iter().map(|e| e.data.clone()).collect();
+        let expected: Vec<_> = (0..5)
+            .map(|v| bytes::Bytes::from(format!("{a}-{v}")))
+            .collect();
+        assert_eq!(payloads, expected);
+    }
+    assert_eq!(server.subscription_count()?, open);
+
+    drop(s);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.subscription_count()? != before_open {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the acknowledgement subscription outlived its handle"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A handle whose connection is closed fails at once, not after the retry deadline.
+    let s =
+        JetStreamEventStore::open(client.clone(), ns.clone(), JetStreamStoreOptions::new()).await?;
+    client.drain().await?;
+    let started = std::time::Instant::now();
+    let e = s
+        .append(
+            &ActorId::new("acc-late")?,
+            ExpectedVersion::Exact(0),
+            vec![ev("late")],
+        )
+        .await
+        .unwrap_err();
+    assert!(!e.is_transient(), "a closed connection is not retried: {e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}

@@ -565,6 +565,22 @@ impl NatsServer {
         self.child().as_ref().map(Child::id)
     }
 
+    /// The number of subscriptions the server holds for all its clients (its monitoring
+    /// endpoint `/subsz`), for instance to check that a client's subscription has ended.
+    ///
+    /// # Errors
+    /// When the monitoring endpoint cannot be reached or answers something unexpected.
+    pub fn subscription_count(&self) -> std::io::Result<u64> {
+        let (code, body) = http_get(self.monitor_port(), "/subsz")?;
+        let json: serde_json::Value = serde_json::from_str(&body).map_err(std::io::Error::other)?;
+        match (code, json["num_subscriptions"].as_u64()) {
+            (200, Some(n)) => Ok(n),
+            _ => Err(std::io::Error::other(format!(
+                "unexpected /subsz answer {code}: {body}"
+            ))),
+        }
+    }
+
     /// Whether the process is running (it may be paused).
     pub fn is_running(&self) -> bool {
         let mut child = self.child();

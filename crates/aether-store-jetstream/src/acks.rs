@@ -1,0 +1,419 @@
+//! Append acknowledgements through one reply subscription per store handle.
+//!
+//! Each append publishes its record with a reply subject `<prefix>.<token>` under the
+//! handle's own inbox; a router task hands each reply to the append registered for its
+//! token. Waiters older than the request timeout are dropped on a coarse clock of ticks, so
+//! no publish arms a timer of its own. See `docs/jetstream.md`, "How an append is published
+//! and acknowledged".
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::publish::PublishAck;
+use async_nats::jetstream::response::Response;
+use async_nats::{HeaderMap, Message, StatusCode, Subject, Subscriber};
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::oneshot;
+
+const SHARDS: usize = 16;
+/// The shortest tick of the timeout clock.
+const MIN_TICK: Duration = Duration::from_millis(10);
+
+/// Hashes the (sequential) tokens by one multiplication: enough to spread them over the
+/// map's groups, and far cheaper than SipHash for a key that is not attacker-chosen.
+#[derive(Default)]
+struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Waiters = HashMap<u64, Waiter, BuildHasherDefault<TokenHasher>>;
+
+struct Waiter {
+    reply: oneshot::Sender<Message>,
+    /// The tick of the timeout clock when the append registered.
+    since: u32,
+}
+
+struct Shared {
+    shards: Box<[Mutex<Waiters>]>,
+    /// The timeout clock: advanced by the router every tick.
+    tick: AtomicU32,
+    /// Set when the router has stopped: nothing will be delivered any more.
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn shard(&self, token: u64) -> MutexGuard<'_, Waiters> {
+        self.shards[(token % SHARDS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands `msg` to the append waiting for the token its subject ends with.
+    fn deliver(&self, prefix_len: usize, msg: Message) {
+        let Some(token) = msg
+            .subject
+            .get(prefix_len..)
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            return;
+        };
+        let waiter = self.shard(token).remove(&token);
+        if let Some(w) = waiter {
+            // The append may have given up meanwhile; then the reply is not needed.
+            let _ = w.reply.send(msg);
+        }
+    }
+
+    /// Advances the clock and drops the waiters registered more than `max_age` ticks ago
+    /// (their appends see a timeout).
+    fn sweep(&self, max_age: u32) {
+        let now = self.tick.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        for shard in self.shards.iter() {
+            shard
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, w| now.wrapping_sub(w.since) <= max_age);
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        for shard in self.shards.iter() {
+            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+}
+
+/// Removes an append's waiter if the append stops waiting before its reply came.
+struct Registration<'a> {
+    shared: &'a Shared,
+    token: u64,
+    armed: bool,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.shard(self.token).remove(&self.token);
+        }
+    }
+}
+
+/// The acknowledgement path of one store handle (see the module docs).
+pub(crate) struct Acks {
+    client: async_nats::Client,
+    /// `<inbox>.`: a reply subject is this and a token.
+    prefix: String,
+    next: AtomicU64,
+    shared: Arc<Shared>,
+    router: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Acks {
+    fn drop(&mut self) {
+        // Dropping the router's subscription unsubscribes.
+        self.router.abort();
+    }
+}
+
+impl Acks {
+    /// Subscribes to a fresh inbox of `client` and starts the router; replies not received
+    /// within `timeout` count as timed out.
+    pub(crate) async fn start(
+        client: async_nats::Client,
+        timeout: Duration,
+    ) -> Result<Acks, async_nats::SubscribeError> {
+        let prefix = format!("{}.", client.new_inbox());
+        let subscription = client.subscribe(format!("{prefix}*")).await?;
+        let shared = Arc::new(Shared {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Waiters::default()))
+                .collect(),
+            tick: AtomicU32::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let (tick, max_age) = clock(timeout);
+        let router = tokio::spawn(route(
+            subscription,
+            prefix.len(),
+            Arc::clone(&shared),
+            tick,
+            max_age,
+        ));
+        Ok(Acks {
+            client,
+            prefix,
+            next: AtomicU64::new(0),
+            shared,
+            router,
+        })
+    }
+
+    /// Publishes `payload` with `headers` to `subject` and waits for the stream's
+    /// acknowledgement; fails like async-nats's JetStream publish does (wrong last sequence,
+    /// other API errors, no responders, timed out).
+    pub(crate) async fn publish(
+        &self,
+        subject: Subject,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<PublishAck, PublishError> {
+        let token = self.next.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        let since = self.shared.tick.load(Ordering::Relaxed);
+        self.shared
+            .shard(token)
+            .insert(token, Waiter { reply, since });
+        let mut registration = Registration {
+            shared: &self.shared,
+            token,
+            armed: true,
+        };
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(stopped());
+        }
+        let reply_to = Subject::from(reply_subject(&self.prefix, token));
+        self.client
+            .publish_with_reply_and_headers(subject, reply_to, headers, payload)
+            .await
+            .map_err(|e| match e.kind() {
+                // Refused before sending: the caller checks sizes first, but keep the kind.
+                async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
+                    PublishError::with_source(PublishErrorKind::MaxPayloadExceeded, e)
+                }
+                // The connection's task has ended (the client was closed or drained):
+                // nothing to retry.
+                async_nats::client::PublishErrorKind::Send => stopped(),
+                async_nats::client::PublishErrorKind::InvalidSubject => {
+                    PublishError::with_source(PublishErrorKind::Other, e.to_string())
+                }
+            })?;
+        let answer = answer.await;
+        // Delivered, timed out or stopped: the waiter is gone either way.
+        registration.armed = false;
+        match answer {
+            Ok(msg) => parse_ack(&msg),
+            Err(_) if self.shared.closed.load(Ordering::SeqCst) => Err(stopped()),
+            Err(_) => Err(PublishError::new(PublishErrorKind::TimedOut)),
+        }
+    }
+}
+
+/// The connection is closed: reported as a plain error, which the store does not retry.
+fn stopped() -> PublishError {
+    PublishError::with_source(
+        PublishErrorKind::Other,
+        "the connection is closed (its acknowledgement subscription has ended)",
+    )
+}
+
+/// `prefix` followed by `token` in decimal.
+fn reply_subject(prefix: &str, token: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = token;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(prefix.len() + digits.len() - at);
+    s.push_str(prefix);
+    // Only ASCII digits were written.
+    s.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+    s
+}
+
+/// The tick of the timeout clock for `timeout`, and how many ticks a waiter may age: a
+/// waiter is dropped no sooner than `timeout` and at most two ticks later.
+fn clock(timeout: Duration) -> (Duration, u32) {
+    let tick = (timeout / 4).max(MIN_TICK);
+    let ticks = timeout.as_nanos().div_ceil(tick.as_nanos()).max(1);
+    (tick, u32::try_from(ticks).unwrap_or(u32::MAX))
+}
+
+/// A JetStream publish reply as async-nats reads it: an acknowledgement, an API error, or
+/// a no-responders status (no stream leader or no stream).
+fn parse_ack(msg: &Message) -> Result<PublishAck, PublishError> {
+    if msg.status == Some(StatusCode::NO_RESPONDERS) {
+        return Err(PublishError::new(PublishErrorKind::StreamNotFound));
+    }
+    match serde_json::from_slice::<Response<PublishAck>>(&msg.payload) {
+        Ok(Response::Ok(ack)) => Ok(ack),
+        Ok(Response::Err { error }) => {
+            Err(PublishError::with_source(PublishErrorKind::Other, error))
+        }
+        Err(e) => Err(PublishError::with_source(PublishErrorKind::Other, e)),
+    }
+}
+
+async fn route(
+    mut subscription: Subscriber,
+    prefix_len: usize,
+    shared: Arc<Shared>,
+    tick: Duration,
+    max_age: u32,
+) {
+    let mut clock = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            msg = subscription.next() => match msg {
+                Some(msg) => shared.deliver(prefix_len, msg),
+                None => break,
+            },
+            _ = clock.tick() => shared.sweep(max_age),
+        }
+    }
+    shared.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        Shared {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Waiters::default()))
+                .collect(),
+            tick: AtomicU32::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn register(s: &Shared, token: u64) -> oneshot::Receiver<Message> {
+        let (reply, answer) = oneshot::channel();
+        let since = s.tick.load(Ordering::Relaxed);
+        s.shard(token).insert(token, Waiter { reply, since });
+        answer
+    }
+
+    fn message(subject: &str, payload: &'static [u8]) -> Message {
+        Message {
+            subject: subject.into(),
+            reply: None,
+            payload: Bytes::from_static(payload),
+            headers: None,
+            status: None,
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn reply_subjects_carry_the_token() {
+        assert_eq!(reply_subject("_INBOX.x.", 0), "_INBOX.x.0");
+        assert_eq!(reply_subject("_INBOX.x.", 907), "_INBOX.x.907");
+        assert_eq!(reply_subject("p.", u64::MAX), format!("p.{}", u64::MAX));
+    }
+
+    #[test]
+    fn the_clock_never_drops_a_waiter_before_the_timeout() {
+        for (timeout, tick, ticks) in [
+            (Duration::from_secs(5), Duration::from_millis(1250), 4),
+            (Duration::from_millis(30), MIN_TICK, 3),
+            (Duration::from_millis(1), MIN_TICK, 1),
+            (Duration::from_millis(45), Duration::from_micros(11_250), 4),
+        ] {
+            assert_eq!(clock(timeout), (tick, ticks), "{timeout:?}");
+            // A waiter lives at least `ticks` whole ticks: never less than the timeout,
+            // and the last of them is needed.
+            assert!(tick * ticks >= timeout && tick * (ticks - 1) < timeout);
+        }
+    }
+
+    #[test]
+    fn replies_reach_their_own_waiter_only() {
+        let s = shared();
+        let mut a = register(&s, 1);
+        let mut b = register(&s, 2);
+        s.deliver(2, message("p.2", b"two"));
+        s.deliver(2, message("p.x", b"not a token"));
+        s.deliver(2, message("p.99", b"nobody waits"));
+        assert_eq!(b.try_recv().unwrap().payload, Bytes::from_static(b"two"));
+        assert!(matches!(
+            a.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        s.deliver(2, message("p.1", b"one"));
+        assert_eq!(a.try_recv().unwrap().payload, Bytes::from_static(b"one"));
+    }
+
+    #[test]
+    fn sweeps_drop_only_waiters_past_their_age() {
+        let s = shared();
+        let mut old = register(&s, 1);
+        s.sweep(2);
+        let mut young = register(&s, 2);
+        s.sweep(2);
+        assert!(matches!(
+            old.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        s.sweep(2);
+        assert!(matches!(
+            old.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+        assert!(matches!(
+            young.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        s.sweep(2);
+        assert!(matches!(
+            young.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+        s.close();
+        assert!(s.closed.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn replies_read_as_async_nats_reads_them() {
+        let ack = parse_ack(&message(
+            "p.1",
+            br#"{"stream":"S","seq":7,"duplicate":true}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (ack.stream.as_str(), ack.sequence, ack.duplicate),
+            ("S", 7, true)
+        );
+        let wrong = parse_ack(&message(
+            "p.1",
+            br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}"#,
+        ))
+        .unwrap_err();
+        assert_eq!(crate::errors::api_code(&wrong), Some(10071));
+        let garbage = parse_ack(&message("p.1", b"not json")).unwrap_err();
+        assert_eq!(garbage.kind(), PublishErrorKind::Other);
+        let mut none = message("p.1", b"");
+        none.status = Some(StatusCode::NO_RESPONDERS);
+        assert_eq!(
+            parse_ack(&none).unwrap_err().kind(),
+            PublishErrorKind::StreamNotFound
+        );
+    }
+}
