@@ -10,7 +10,9 @@
 //! | one append (latency) | one publish and its ack | <= 1.15x |
 //! | `latest_version` (latency) | one direct get last-by-subject | <= 1.1x |
 //!
-//! Also printed: events/s of the 10-event appends and raw atomic batches of 10 (ADR-50).
+//! Also printed: events/s of the 10-event appends and raw atomic batches of 10 (ADR-50),
+//! and, for information, raw 10-event appends acknowledged through one shared reply inbox
+//! (the store's technique) against `send_publish`.
 //!
 //! Every append round, raw or Aether, writes into streams of its own (a stream like the
 //! store's for the raw side, a fresh namespace for Aether) that are deleted after it, so each
@@ -30,7 +32,10 @@ use aether_core::{
 use aether_store_jetstream::async_nats::{
     self,
     header::HeaderMap,
-    jetstream::{self, consumer::pull, consumer::DeliverPolicy, message::PublishMessage, stream},
+    jetstream::{
+        self, consumer::pull, consumer::DeliverPolicy, message::PublishMessage,
+        publish::PublishAck, response::Response, stream,
+    },
 };
 use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
 use aether_testkit::NatsServer;
@@ -219,6 +224,107 @@ async fn raw_appends(
         cpu_per_msg(cpu, (ACTORS * per_actor) as u64),
     );
     drop(all);
+    ctx.js.delete_stream(&stream).await?;
+    Ok(measured)
+}
+
+/// The raw appends of [`raw_appends`], acknowledged the way the store does it: one reply
+/// subscription for all publishes, a router task handing each reply to its publisher by a
+/// token in the reply subject, no timer per publish. Printed for information: how much of
+/// the store's speed comes from that technique rather than from async-nats's
+/// `send_publish`.
+async fn raw_inbox_appends(
+    ctx: &Ctx,
+    tag: &str,
+    per_actor: usize,
+    template: &(HeaderMap, bytes::Bytes),
+) -> Result<(Duration, f64)> {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::oneshot;
+    type Waiters = Arc<Vec<Mutex<HashMap<u64, oneshot::Sender<async_nats::Message>>>>>;
+    const SHARDS: u64 = 16;
+
+    let stream = format!("RAWI_{tag}");
+    create_raw_stream(&ctx.js, &stream, &format!("rawi.{tag}.>")).await?;
+    let prefix = format!("{}.", ctx.client.new_inbox());
+    let mut replies = ctx.client.subscribe(format!("{prefix}*")).await?;
+    let waiters: Waiters = Arc::new((0..SHARDS).map(|_| Mutex::default()).collect());
+    let router = {
+        let waiters = Arc::clone(&waiters);
+        let at = prefix.len();
+        tokio::spawn(async move {
+            while let Some(m) = replies.next().await {
+                let Some(token) = m.subject.get(at..).and_then(|t| t.parse::<u64>().ok()) else {
+                    continue;
+                };
+                let waiter = waiters[(token % SHARDS) as usize]
+                    .lock()
+                    .expect("waiters")
+                    .remove(&token);
+                if let Some(w) = waiter {
+                    let _ = w.send(m);
+                }
+            }
+        })
+    };
+    let tokens = AtomicU64::new(0);
+    let start = Instant::now();
+    let cpu = cpu_time();
+    let mut all = FuturesUnordered::new();
+    for a in 0..ACTORS {
+        let subject = async_nats::Subject::from(format!("rawi.{tag}.{a}"));
+        let (client, waiters, prefix, tokens) = (&ctx.client, &waiters, &prefix, &tokens);
+        all.push(async move {
+            let mut last = 0u64;
+            for _ in 0..per_actor {
+                let mut headers = HeaderMap::new();
+                for (name, values) in template.0.iter() {
+                    let name: &str = name.as_ref();
+                    if name.starts_with("Aether-") {
+                        for v in values {
+                            headers.insert(name, v.as_str());
+                        }
+                    }
+                }
+                headers.insert("Nats-Msg-Id", uuid::Uuid::now_v7().to_string().as_str());
+                headers.insert(
+                    "Nats-Expected-Last-Subject-Sequence",
+                    last.to_string().as_str(),
+                );
+                let token = tokens.fetch_add(1, Ordering::Relaxed);
+                let (tx, rx) = oneshot::channel();
+                waiters[(token % SHARDS) as usize]
+                    .lock()
+                    .expect("waiters")
+                    .insert(token, tx);
+                client
+                    .publish_with_reply_and_headers(
+                        subject.clone(),
+                        format!("{prefix}{token}"),
+                        headers,
+                        template.1.clone(),
+                    )
+                    .await?;
+                let reply = rx.await?;
+                match serde_json::from_slice::<Response<PublishAck>>(&reply.payload)? {
+                    Response::Ok(ack) => last = ack.sequence,
+                    Response::Err { error } => bail!("raw publish refused: {error}"),
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(r) = all.next().await {
+        r?;
+    }
+    let measured = (
+        start.elapsed(),
+        cpu_per_msg(cpu, (ACTORS * per_actor) as u64),
+    );
+    drop(all);
+    router.abort();
     ctx.js.delete_stream(&stream).await?;
     Ok(measured)
 }
@@ -561,6 +667,32 @@ async fn main() -> Result<()> {
     let events_per_s = median(&batch_row.aether) * BATCH_EVENTS as f64;
     let batch_cpu = (median(&cpu.0), median(&cpu.1));
     rows.push(batch_row);
+    // For information: the raw side acknowledged through one shared reply inbox, as the
+    // store does, against send_publish.
+    let (raw, inbox) = alternate!(
+        rounds,
+        r,
+        rate(
+            msgs,
+            raw_appends(&ctx, &format!("bi{r}"), BATCH_PER_ACTOR, &ctx.ten)
+                .await?
+                .0
+        ),
+        rate(
+            msgs,
+            raw_inbox_appends(&ctx, &format!("bi{r}"), BATCH_PER_ACTOR, &ctx.ten)
+                .await?
+                .0
+        )
+    );
+    rows.push(Row {
+        name: "(info) raw 10-event appends via one shared reply inbox vs send_publish",
+        unit: "msg/s",
+        raw,
+        aether: inbox,
+        at_least: true,
+        target: None,
+    });
 
     // 3. Replay of one actor's 10,000 events among 40,000 others.
     let big = id("replay-big".into());

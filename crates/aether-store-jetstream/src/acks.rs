@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,6 +21,9 @@ use futures::StreamExt;
 use tokio::sync::oneshot;
 
 const SHARDS: usize = 16;
+/// How many appends of a handle must already be waiting for acknowledgements for the next
+/// one to go through the shared reply subscription.
+const BUSY: usize = 4;
 /// The shortest tick of the timeout clock.
 const MIN_TICK: Duration = Duration::from_millis(10);
 
@@ -123,8 +126,30 @@ pub(crate) struct Acks {
     /// `<inbox>.`: a reply subject is this and a token.
     prefix: String,
     next: AtomicU64,
+    /// Appends of the handle waiting for acknowledgements, by either path.
+    in_flight: AtomicUsize,
     shared: Arc<Shared>,
     router: tokio::task::JoinHandle<()>,
+}
+
+/// One append waiting for its acknowledgement (counted while it lives).
+pub(crate) struct InFlight<'a> {
+    acks: &'a Acks,
+    busy: bool,
+}
+
+impl InFlight<'_> {
+    /// Whether enough other appends were waiting for this one to use the shared reply
+    /// subscription.
+    pub(crate) fn busy(&self) -> bool {
+        self.busy
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.acks.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Acks {
@@ -162,9 +187,19 @@ impl Acks {
             client,
             prefix,
             next: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
             shared,
             router,
         })
+    }
+
+    /// Counts an append as waiting for its acknowledgement until the result is dropped.
+    pub(crate) fn begin(&self) -> InFlight<'_> {
+        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            acks: self,
+            busy: before >= BUSY,
+        }
     }
 
     /// Publishes `payload` with `headers` to `subject` and waits for the stream's
