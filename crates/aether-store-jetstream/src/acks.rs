@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::response::Response;
+use async_nats::jetstream::ErrorCode;
 use async_nats::{HeaderMap, Message, StatusCode, Subject, Subscriber};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -212,7 +213,7 @@ impl Acks {
         payload: Bytes,
     ) -> Result<PublishAck, PublishError> {
         let token = self.next.fetch_add(1, Ordering::Relaxed);
-        let (reply, answer) = oneshot::channel();
+        let (reply, mut answer) = oneshot::channel();
         let since = self.shared.tick.load(Ordering::Relaxed);
         self.shared
             .shard(token)
@@ -226,22 +227,35 @@ impl Acks {
             return Err(stopped());
         }
         let reply_to = Subject::from(reply_subject(&self.prefix, token));
-        self.client
-            .publish_with_reply_and_headers(subject, reply_to, headers, payload)
-            .await
-            .map_err(|e| match e.kind() {
-                // Refused before sending: the caller checks sizes first, but keep the kind.
-                async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
-                    PublishError::with_source(PublishErrorKind::MaxPayloadExceeded, e)
-                }
-                // The connection's task has ended (the client was closed or drained):
-                // nothing to retry.
-                async_nats::client::PublishErrorKind::Send => stopped(),
-                async_nats::client::PublishErrorKind::InvalidSubject => {
-                    PublishError::with_source(PublishErrorKind::Other, e.to_string())
-                }
-            })?;
-        let answer = answer.await;
+        let send = self
+            .client
+            .publish_with_reply_and_headers(subject, reply_to, headers, payload);
+        // The send itself can wait (a full command queue while the connection is down): it
+        // is bounded by the same clock, since a swept waiter ends `answer`.
+        let first = tokio::select! {
+            biased;
+            sent = send => First::Sent(sent),
+            early = &mut answer => First::Answer(early),
+        };
+        let answer = match first {
+            First::Sent(sent) => {
+                sent.map_err(|e| match e.kind() {
+                    // Refused before sending: the caller checks sizes first, but keep the kind.
+                    async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
+                        PublishError::with_source(PublishErrorKind::MaxPayloadExceeded, e)
+                    }
+                    // The connection's task has ended (the client was closed or drained):
+                    // nothing to retry.
+                    async_nats::client::PublishErrorKind::Send => stopped(),
+                    async_nats::client::PublishErrorKind::InvalidSubject => {
+                        PublishError::with_source(PublishErrorKind::Other, e.to_string())
+                    }
+                })?;
+                answer.await
+            }
+            // Swept (or the router stopped) before the send went through.
+            First::Answer(early) => early,
+        };
         // Delivered, timed out or stopped: the waiter is gone either way.
         registration.armed = false;
         match answer {
@@ -250,6 +264,12 @@ impl Acks {
             Err(_) => Err(PublishError::new(PublishErrorKind::TimedOut)),
         }
     }
+}
+
+/// What ended the wait for the send: the send, or the waiter (swept or answered).
+enum First {
+    Sent(Result<(), async_nats::PublishError>),
+    Answer(Result<Message, oneshot::error::RecvError>),
 }
 
 /// The connection is closed: reported as a plain error, which the store does not retry.
@@ -280,11 +300,14 @@ fn reply_subject(prefix: &str, token: u64) -> String {
     s
 }
 
-/// The tick of the timeout clock for `timeout`, and how many ticks a waiter may age: a
-/// waiter is dropped no sooner than `timeout` and at most two ticks later.
+/// The tick of the timeout clock for `timeout`, and how many ticks a waiter may age. A
+/// waiter registered during tick `t` is dropped by the sweep that makes the clock
+/// `t + ticks + 1`: at least `ticks` whole ticks after registration, less the jitter of one
+/// tick; one spare tick covers that jitter and the rounding, so no waiter is dropped before
+/// `timeout`, and none lives longer than `timeout` plus three ticks (3/8 of it, or 30 ms).
 fn clock(timeout: Duration) -> (Duration, u32) {
-    let tick = (timeout / 4).max(MIN_TICK);
-    let ticks = timeout.as_nanos().div_ceil(tick.as_nanos()).max(1);
+    let tick = (timeout / 8).max(MIN_TICK);
+    let ticks = timeout.as_nanos().div_ceil(tick.as_nanos()) + 1;
     (tick, u32::try_from(ticks).unwrap_or(u32::MAX))
 }
 
@@ -297,9 +320,24 @@ fn parse_ack(msg: &Message) -> Result<PublishAck, PublishError> {
     match serde_json::from_slice::<Response<PublishAck>>(&msg.payload) {
         Ok(Response::Ok(ack)) => Ok(ack),
         Ok(Response::Err { error }) => {
-            Err(PublishError::with_source(PublishErrorKind::Other, error))
+            let kind = match error.error_code() {
+                ErrorCode::STREAM_WRONG_LAST_MESSAGE_ID => PublishErrorKind::WrongLastMessageId,
+                ErrorCode::STREAM_WRONG_LAST_SEQUENCE => PublishErrorKind::WrongLastSequence,
+                _ => PublishErrorKind::Other,
+            };
+            Err(PublishError::with_source(kind, error))
         }
         Err(e) => Err(PublishError::with_source(PublishErrorKind::Other, e)),
+    }
+}
+
+/// Closes the waiters when the router stops in any way: its subscription ended, it was
+/// aborted, it panicked, or its runtime shut down.
+struct CloseOnExit(Arc<Shared>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -310,6 +348,8 @@ async fn route(
     tick: Duration,
     max_age: u32,
 ) {
+    let shared = CloseOnExit(shared);
+    let shared = &*shared.0;
     let mut clock = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -321,7 +361,6 @@ async fn route(
             _ = clock.tick() => shared.sweep(max_age),
         }
     }
-    shared.close();
 }
 
 #[cfg(test)]
@@ -364,18 +403,24 @@ mod tests {
         assert_eq!(reply_subject("p.", u64::MAX), format!("p.{}", u64::MAX));
     }
 
+    /// How early a tick may fire relative to the previous one: tokio keeps an interval's
+    /// schedule when a tick is late by less than this.
+    const TICK_JITTER: Duration = Duration::from_millis(5);
+
     #[test]
     fn the_clock_never_drops_a_waiter_before_the_timeout() {
         for (timeout, tick, ticks) in [
-            (Duration::from_secs(5), Duration::from_millis(1250), 4),
-            (Duration::from_millis(30), MIN_TICK, 3),
-            (Duration::from_millis(1), MIN_TICK, 1),
-            (Duration::from_millis(45), Duration::from_micros(11_250), 4),
+            (Duration::from_secs(5), Duration::from_millis(625), 9),
+            (Duration::from_millis(30), MIN_TICK, 4),
+            (Duration::from_millis(1), MIN_TICK, 2),
+            (Duration::from_millis(90), Duration::from_micros(11_250), 9),
+            (Duration::from_millis(70), MIN_TICK, 8),
         ] {
             assert_eq!(clock(timeout), (tick, ticks), "{timeout:?}");
-            // A waiter lives at least `ticks` whole ticks: never less than the timeout,
-            // and the last of them is needed.
-            assert!(tick * ticks >= timeout && tick * (ticks - 1) < timeout);
+            // Swept `ticks` ticks after the tick it registered in, each gap at least a tick
+            // less the jitter: never before the timeout, and at most three ticks after it.
+            assert!(tick * ticks - TICK_JITTER >= timeout, "{timeout:?}");
+            assert!(tick * (ticks + 1) <= timeout + tick * 3, "{timeout:?}");
         }
     }
 
@@ -442,6 +487,7 @@ mod tests {
         ))
         .unwrap_err();
         assert_eq!(crate::errors::api_code(&wrong), Some(10071));
+        assert_eq!(wrong.kind(), PublishErrorKind::WrongLastSequence);
         let garbage = parse_ack(&message("p.1", b"not json")).unwrap_err();
         assert_eq!(garbage.kind(), PublishErrorKind::Other);
         let mut none = message("p.1", b"");
@@ -450,5 +496,113 @@ mod tests {
             parse_ack(&none).unwrap_err().kind(),
             PublishErrorKind::StreamNotFound
         );
+    }
+}
+
+#[cfg(all(test, feature = "itest"))]
+mod server_tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    async fn send(acks: &Acks, subject: &'static str) -> Result<PublishAck, PublishError> {
+        acks.publish(
+            Subject::from_static(subject),
+            HeaderMap::new(),
+            Bytes::new(),
+        )
+        .await
+    }
+
+    fn no_waiters(acks: &Acks) -> bool {
+        acks.shared
+            .shards
+            .iter()
+            .all(|s| s.lock().unwrap().is_empty())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replies_reach_their_publishers_and_silence_times_out_on_the_clock() {
+        let server = aether_testkit::NatsServer::start();
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let timeout = Duration::from_millis(400);
+        let acks = Acks::start(client.clone(), timeout).await.unwrap();
+
+        // A responder answering like a stream, with the sequence it was asked for.
+        let mut asked = client.subscribe("t.answer.*").await.unwrap();
+        let responder = client.clone();
+        tokio::spawn(async move {
+            while let Some(m) = asked.next().await {
+                let seq = m.subject.rsplit('.').next().unwrap().to_owned();
+                let ack = format!(r#"{{"stream":"S","seq":{seq}}}"#);
+                responder
+                    .publish(m.reply.unwrap(), ack.into())
+                    .await
+                    .unwrap();
+            }
+        });
+        let _silent = client.subscribe("t.silent").await.unwrap();
+        client.flush().await.unwrap();
+
+        let all = (0..200u64).map(|i| {
+            let acks = &acks;
+            async move {
+                let subject = Subject::from(format!("t.answer.{i}"));
+                let ack = acks
+                    .publish(subject, HeaderMap::new(), Bytes::new())
+                    .await
+                    .unwrap();
+                assert_eq!(ack.sequence, i, "each publisher gets its own reply");
+            }
+        });
+        futures::future::join_all(all).await;
+
+        let e = send(&acks, "t.nobody").await.unwrap_err();
+        assert_eq!(e.kind(), PublishErrorKind::StreamNotFound);
+
+        let started = Instant::now();
+        let e = send(&acks, "t.silent").await.unwrap_err();
+        let waited = started.elapsed();
+        assert_eq!(e.kind(), PublishErrorKind::TimedOut);
+        let (tick, _) = clock(timeout);
+        assert!(
+            waited >= timeout && waited <= timeout + tick * 3 + Duration::from_millis(300),
+            "timed out after {waited:?}"
+        );
+        assert!(no_waiters(&acks));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_router_fails_waiting_and_new_publishes_at_once() {
+        let server = aether_testkit::NatsServer::start();
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let acks = Arc::new(
+            Acks::start(client.clone(), Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
+        let _silent = client.subscribe("t.silent").await.unwrap();
+        client.flush().await.unwrap();
+        let waiting = tokio::spawn({
+            let acks = Arc::clone(&acks);
+            async move { send(&acks, "t.silent").await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        // As when the router's runtime shuts down or the task dies.
+        let started = Instant::now();
+        acks.router.abort();
+        let e = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("a waiting publish must not hang when the router stops")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind(), PublishErrorKind::Other, "{e}");
+        let e = send(&acks, "t.silent").await.unwrap_err();
+        assert_eq!(e.kind(), PublishErrorKind::Other, "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(no_waiters(&acks));
+        // The store does not retry it.
+        assert!(!crate::errors::map("appending", e).is_transient());
     }
 }
