@@ -556,6 +556,13 @@ async fn an_activation_read_prefetched_with_the_snapshot_still_sees_every_event(
     Ok(())
 }
 
+/// Returns once the server has processed everything `client` sent before (subscriptions
+/// included): a reply to a request comes after them. A flush only writes them out.
+async fn settled(client: &async_nats::Client) -> anyhow::Result<()> {
+    client.request("$JS.API.INFO", bytes::Bytes::new()).await?;
+    Ok(())
+}
+
 /// Appends are acknowledged through one reply subscription per handle: many concurrent
 /// appends share it, and dropping the handle ends it. (A stopped router failing appends at
 /// once is tested in the crate's `acks` module.)
@@ -565,21 +572,23 @@ async fn appends_share_one_acknowledgement_subscription_that_ends_with_the_handl
     let server = NatsServer::start();
     let ns = unique_namespace("acks");
     let client = async_nats::connect(server.url()).await?;
+    let cid = client.server_info().client_id;
     // A first handle: the connection's own subscriptions (request replies) exist after it.
     let _first =
         JetStreamEventStore::open(client.clone(), ns.clone(), JetStreamStoreOptions::new()).await?;
-    // Subscribing only queues the request: the flush makes the server count it.
-    client.flush().await?;
-    let before_open = server.subscription_count()?;
+    settled(&client).await?;
+    let before_open = server.subscriptions_of(cid)?;
     let s =
         JetStreamEventStore::open(client.clone(), ns.clone(), JetStreamStoreOptions::new()).await?;
-    client.flush().await?;
-    let open = server.subscription_count()?;
+    settled(&client).await?;
+    let open = server.subscriptions_of(cid)?;
+    let added: Vec<&String> = open.iter().filter(|s| !before_open.contains(s)).collect();
     assert_eq!(
-        open,
-        before_open + 1,
-        "a handle subscribes once for acknowledgements"
+        added.len(),
+        1,
+        "a handle subscribes once for acknowledgements: {added:?}"
     );
+    assert!(added[0].ends_with(".*"), "{added:?}");
 
     // 200 actors appending concurrently, 5 appends each: every one acknowledged, with
     // its own result, and no subscription per append.
@@ -601,7 +610,6 @@ async fn appends_share_one_acknowledgement_subscription_that_ends_with_the_handl
         }
     });
     futures::future::try_join_all(all).await?;
-    client.flush().await?;
     for a in [0, 99, 199] {
         let actor = ActorId::new(format!("acc-{a}"))?;
         let events = s.read_all(&actor).await?;
@@ -611,11 +619,16 @@ async fn appends_share_one_acknowledgement_subscription_that_ends_with_the_handl
             .collect();
         assert_eq!(payloads, expected);
     }
-    assert_eq!(server.subscription_count()?, open);
+    settled(&client).await?;
+    assert_eq!(
+        server.subscriptions_of(cid)?.len(),
+        open.len(),
+        "none per append"
+    );
 
     drop(s);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while server.subscription_count()? != before_open {
+    while server.subscriptions_of(cid)?.contains(added[0]) {
         assert!(
             std::time::Instant::now() < deadline,
             "the acknowledgement subscription outlived its handle"

@@ -565,18 +565,33 @@ impl NatsServer {
         self.child().as_ref().map(Child::id)
     }
 
-    /// The number of subscriptions the server holds for all its clients (its monitoring
-    /// endpoint `/subsz`), for instance to check that a client's subscription has ended.
+    /// The subjects a client connection is subscribed to, by the connection id the server
+    /// gave it (`async_nats::Client::server_info().client_id`), from the monitoring
+    /// endpoint `/connz`; for instance to check that a subscription has ended.
     ///
     /// # Errors
-    /// When the monitoring endpoint cannot be reached or answers something unexpected.
-    pub fn subscription_count(&self) -> std::io::Result<u64> {
-        let (code, body) = http_get(self.monitor_port(), "/subsz")?;
+    /// When the monitoring endpoint cannot be reached, does not know the connection, or
+    /// answers something unexpected.
+    pub fn subscriptions_of(&self, client_id: u64) -> std::io::Result<Vec<String>> {
+        let (code, body) = http_get(
+            self.monitor_port(),
+            &format!("/connz?subs=1&cid={client_id}"),
+        )?;
         let json: serde_json::Value = serde_json::from_str(&body).map_err(std::io::Error::other)?;
-        match (code, json["num_subscriptions"].as_u64()) {
-            (200, Some(n)) => Ok(n),
+        let connection = json["connections"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["cid"].as_u64() == Some(client_id)));
+        match (code, connection) {
+            (200, Some(c)) => Ok(c["subscriptions_list"]
+                .as_array()
+                .map(|subs| {
+                    subs.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()),
             _ => Err(std::io::Error::other(format!(
-                "unexpected /subsz answer {code}: {body}"
+                "no connection {client_id} in the /connz answer {code}: {body}"
             ))),
         }
     }
