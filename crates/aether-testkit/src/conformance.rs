@@ -276,6 +276,17 @@ where
     }
     let harness = Harness::new(name, factory, big_replay_events);
     let namespace = harness.namespace().clone();
+    /// `e` and the chain of its sources, for a failure message that says why.
+    fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -284,7 +295,10 @@ where
     let outcome = rt.block_on(async { tokio::time::timeout(CASE_TIMEOUT, case(harness)).await });
     match outcome {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => panic!("conformance case {name} (namespace {namespace}) failed: {e}"),
+        Ok(Err(e)) => panic!(
+            "conformance case {name} (namespace {namespace}) failed: {}",
+            with_causes(&*e)
+        ),
         Err(_) => panic!(
             "conformance case {name} (namespace {namespace}) did not finish within {CASE_TIMEOUT:?}"
         ),

@@ -626,13 +626,24 @@ impl NatsServer {
         self.wait_ready(SERVER_READY_TIMEOUT);
     }
 
-    /// Pauses the process with SIGSTOP: it keeps its sockets but answers nothing.
+    /// Pauses the process with SIGSTOP: it keeps its sockets but answers nothing. Returns
+    /// once every thread of the process has stopped (on Linux, where `/proc` tells), not
+    /// merely once the signal is sent.
     ///
     /// # Panics
-    /// When the server is not running or the signal cannot be sent.
+    /// When the server is not running, the signal cannot be sent, or the process has not
+    /// stopped within 5 seconds.
     pub fn pause(&self) {
         let pid = self.pid().expect("pause: the nats-server is not running");
         signal(pid, "STOP").expect("sending SIGSTOP to nats-server");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !all_threads_stopped(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server {pid} did not stop within 5 s of SIGSTOP"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Resumes a paused process with SIGCONT.
@@ -731,6 +742,30 @@ fn signal(pid: u32, name: &str) -> std::io::Result<()> {
             "kill -{name} {pid}: {status}"
         )))
     }
+}
+
+/// Whether every thread of process `pid` is stopped (state `T` in `/proc`); `true` where
+/// `/proc` does not exist, since there is nothing to wait on.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                // The state follows the command name, which is in parentheses.
+                let state = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .next()?
+                    .to_owned();
+                Some(state == "T" || state == "t")
+            })
+            // A thread that has exited is not running either.
+            .unwrap_or(true)
+    })
 }
 
 /// A minimal HTTP/1.0 GET on 127.0.0.1: returns the status code and the body.
