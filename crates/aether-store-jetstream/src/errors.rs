@@ -17,6 +17,9 @@ pub(crate) mod code {
     pub(crate) const DUPLICATE_IN_PROCESS: u64 = 10158;
     /// JetStream cluster not available (no meta leader): retry.
     pub(crate) const CLUSTER_NOT_AVAILABLE: u64 = 10008;
+    /// No suitable peers for placement (replicas need servers the meta leader sees as
+    /// online; under load or during a restart some may briefly look offline): retry.
+    pub(crate) const CLUSTER_NO_PEERS: u64 = 10005;
     /// Stream not found.
     pub(crate) const STREAM_NOT_FOUND: u64 = 10059;
     /// Replicas > 1 on a server that is not clustered.
@@ -79,7 +82,8 @@ pub(crate) fn classify(err: &(dyn StdError + 'static)) -> Class {
         return match c {
             code::EXPECTED_SEQ_NOT_READY
             | code::DUPLICATE_IN_PROCESS
-            | code::CLUSTER_NOT_AVAILABLE => Class::Busy,
+            | code::CLUSTER_NOT_AVAILABLE
+            | code::CLUSTER_NO_PEERS => Class::Busy,
             _ => Class::Other,
         };
     }
@@ -106,6 +110,15 @@ pub(crate) fn classify(err: &(dyn StdError + 'static)) -> Class {
             match r.kind() {
                 async_nats::RequestErrorKind::NoResponders => return Class::NoResponders,
                 async_nats::RequestErrorKind::TimedOut => return Class::TimedOut,
+                _ => {}
+            }
+        }
+        if let Some(c) = e.downcast_ref::<jetstream::context::CreateStreamError>() {
+            match c.kind() {
+                jetstream::context::CreateStreamErrorKind::TimedOut => return Class::TimedOut,
+                jetstream::context::CreateStreamErrorKind::JetStreamUnavailable => {
+                    return Class::NoResponders
+                }
                 _ => {}
             }
         }
@@ -183,5 +196,30 @@ mod tests {
         assert!(map("querying the JetStream account", no_leader).is_transient());
         let other = AccountError::new(AccountErrorKind::Other);
         assert!(!map("querying the JetStream account", other).is_transient());
+    }
+
+    #[test]
+    fn stream_creation_that_times_out_or_finds_no_peers_yet_is_transient() {
+        use jetstream::context::{CreateStreamError, CreateStreamErrorKind};
+        for kind in [
+            CreateStreamErrorKind::TimedOut,
+            CreateStreamErrorKind::JetStreamUnavailable,
+        ] {
+            assert!(map("creating a stream", CreateStreamError::new(kind)).is_transient());
+        }
+        let api = |json: &str| {
+            let e: jetstream::Error = serde_json::from_str(json).unwrap();
+            CreateStreamError::new(CreateStreamErrorKind::JetStream(e))
+        };
+        let no_peers =
+            api(r#"{"code":503,"err_code":10005,"description":"no suitable peers for placement"}"#);
+        assert!(map("creating a stream", no_peers).is_transient());
+        let limits = api(r#"{"code":400,"err_code":10023,"description":"insufficient resources"}"#);
+        assert!(!map("creating a stream", limits).is_transient());
+        assert!(!map(
+            "creating a stream",
+            CreateStreamError::new(CreateStreamErrorKind::InvalidStreamName)
+        )
+        .is_transient());
     }
 }
