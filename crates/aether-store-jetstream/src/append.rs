@@ -619,7 +619,8 @@ impl JetStreamEventStore {
             // subscription (less CPU per append); an idle one through async-nats's
             // JetStream publish (no hop through the router: lower latency). See `acks`.
             let flight = self.inner.acks.begin();
-            let sent = if flight.busy() {
+            // A stopped router (connection closed, task ended) leaves `send_publish`.
+            let sent = if flight.busy() && !self.inner.acks.is_closed() {
                 Box::pin(
                     self.inner
                         .acks

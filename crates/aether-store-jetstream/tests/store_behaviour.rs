@@ -577,18 +577,30 @@ async fn appends_share_one_acknowledgement_subscription_that_ends_with_the_handl
     let _first =
         JetStreamEventStore::open(client.clone(), ns.clone(), JetStreamStoreOptions::new()).await?;
     settled(&client).await?;
-    let before_open = server.subscriptions_of(cid)?;
+    let subjects = |cid| -> anyhow::Result<Vec<String>> {
+        Ok(server
+            .subscriptions_of(cid)?
+            .into_iter()
+            .map(|s| s.subject)
+            .collect())
+    };
+    let before_open = subjects(cid)?;
     let s =
         JetStreamEventStore::open(client.clone(), ns.clone(), JetStreamStoreOptions::new()).await?;
     settled(&client).await?;
-    let open = server.subscriptions_of(cid)?;
-    let added: Vec<&String> = open.iter().filter(|s| !before_open.contains(s)).collect();
+    let open = subjects(cid)?;
+    let added: Vec<String> = open
+        .iter()
+        .filter(|s| !before_open.contains(s))
+        .cloned()
+        .collect();
     assert_eq!(
         added.len(),
         1,
         "a handle subscribes once for acknowledgements: {added:?}"
     );
-    assert!(added[0].ends_with(".*"), "{added:?}");
+    let acks = added[0].clone();
+    assert!(acks.ends_with(".*"), "{acks}");
 
     // 200 actors appending concurrently, 5 appends each: every one acknowledged, with
     // its own result, and no subscription per append.
@@ -620,15 +632,21 @@ async fn appends_share_one_acknowledgement_subscription_that_ends_with_the_handl
         assert_eq!(payloads, expected);
     }
     settled(&client).await?;
-    assert_eq!(
-        server.subscriptions_of(cid)?.len(),
-        open.len(),
-        "none per append"
+    let after = server.subscriptions_of(cid)?;
+    assert_eq!(after.len(), open.len(), "none per append");
+    // The appends waited for each other: most went through the shared subscription.
+    let delivered = after
+        .iter()
+        .find(|s| s.subject == acks)
+        .map_or(0, |s| s.messages);
+    assert!(
+        delivered >= 500,
+        "only {delivered} of 1000 acknowledgements came through the shared subscription"
     );
 
     drop(s);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while server.subscriptions_of(cid)?.contains(added[0]) {
+    while subjects(cid)?.contains(&acks) {
         assert!(
             std::time::Instant::now() < deadline,
             "the acknowledgement subscription outlived its handle"

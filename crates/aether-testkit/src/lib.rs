@@ -41,4 +41,4 @@ mod retry;
 pub mod server;
 
 pub use retry::retry_while_transient;
-pub use server::{Auth, NatsCluster, NatsServer, NatsServerBuilder};
+pub use server::{Auth, NatsCluster, NatsServer, NatsServerBuilder, SubscriptionInfo};

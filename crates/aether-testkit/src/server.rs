@@ -565,28 +565,34 @@ impl NatsServer {
         self.child().as_ref().map(Child::id)
     }
 
-    /// The subjects a client connection is subscribed to, by the connection id the server
-    /// gave it (`async_nats::Client::server_info().client_id`), from the monitoring
-    /// endpoint `/connz`; for instance to check that a subscription has ended.
+    /// The subscriptions of a client connection, by the connection id the server gave it
+    /// (`async_nats::Client::server_info().client_id`), from the monitoring endpoint
+    /// `/connz`: their subjects and how many messages each was delivered; for instance to
+    /// check that a subscription has ended, or that it was used.
     ///
     /// # Errors
     /// When the monitoring endpoint cannot be reached, does not know the connection, or
     /// answers something unexpected.
-    pub fn subscriptions_of(&self, client_id: u64) -> std::io::Result<Vec<String>> {
+    pub fn subscriptions_of(&self, client_id: u64) -> std::io::Result<Vec<SubscriptionInfo>> {
         let (code, body) = http_get(
             self.monitor_port(),
-            &format!("/connz?subs=1&cid={client_id}"),
+            &format!("/connz?subs=detail&cid={client_id}"),
         )?;
         let json: serde_json::Value = serde_json::from_str(&body).map_err(std::io::Error::other)?;
         let connection = json["connections"]
             .as_array()
             .and_then(|c| c.iter().find(|c| c["cid"].as_u64() == Some(client_id)));
         match (code, connection) {
-            (200, Some(c)) => Ok(c["subscriptions_list"]
+            (200, Some(c)) => Ok(c["subscriptions_list_detail"]
                 .as_array()
                 .map(|subs| {
                     subs.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .filter_map(|s| {
+                            Some(SubscriptionInfo {
+                                subject: s["subject"].as_str()?.to_owned(),
+                                messages: s["msgs"].as_u64().unwrap_or(0),
+                            })
+                        })
                         .collect()
                 })
                 .unwrap_or_default()),
@@ -742,6 +748,16 @@ fn signal(pid: u32, name: &str) -> std::io::Result<()> {
             "kill -{name} {pid}: {status}"
         )))
     }
+}
+
+/// A subscription of a client connection, as the server's monitoring endpoint reports it
+/// ([`NatsServer::subscriptions_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionInfo {
+    /// The subject (possibly with wildcards).
+    pub subject: String,
+    /// How many messages the server delivered to it.
+    pub messages: u64,
 }
 
 /// Whether every thread of process `pid` is stopped (state `T` in `/proc`); `true` where
