@@ -12,7 +12,8 @@
 //!
 //! Also printed: events/s of the 10-event appends and raw atomic batches of 10 (ADR-50),
 //! and, for information, raw 10-event appends acknowledged through one shared reply inbox
-//! (the store's technique) against `send_publish`.
+//! (the store's technique) against `send_publish`, and `latest_version` against the direct
+//! get interleaved operation by operation.
 //!
 //! Every append round, raw or Aether, writes into streams of its own (a stream like the
 //! store's for the raw side, a fresh namespace for Aether) that are deleted after it, so each
@@ -1007,6 +1008,48 @@ async fn main() -> Result<()> {
         aether,
         at_least: false,
         target: Some(1.1),
+    });
+    // For information: the same reads with raw and Aether interleaved operation by
+    // operation (the order flipping every round), so both see the machine in the same
+    // state; the rows above alternate whole rounds of 500 operations.
+    let store = JetStreamEventStore::open(
+        ctx.client.clone(),
+        ctx.ns.clone(),
+        JetStreamStoreOptions::new(),
+    )
+    .await?;
+    let (mut raw, mut aether) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        let (mut raw_lat, mut aether_lat) = (Vec::new(), Vec::new());
+        for actor in &actors {
+            let subject = subject(&ctx.ns, actor);
+            for raw_turn in [r % 2 == 0, r % 2 == 1] {
+                let start = Instant::now();
+                if raw_turn {
+                    let m = events_stream
+                        .direct_get_last_for_subject(subject.clone())
+                        .await?;
+                    raw_lat.push(start.elapsed().as_secs_f64() * 1e6);
+                    std::hint::black_box(m);
+                } else {
+                    let v = store.latest_version(actor).await?;
+                    aether_lat.push(start.elapsed().as_secs_f64() * 1e6);
+                    if v != SINGLE_PER_ACTOR as Version {
+                        return Err(anyhow!("latest_version of {actor} is {v}"));
+                    }
+                }
+            }
+        }
+        raw.push(median(&raw_lat));
+        aether.push(median(&aether_lat));
+    }
+    rows.push(Row {
+        name: "(info) latest_version vs direct get, interleaved per operation",
+        unit: "us",
+        raw,
+        aether,
+        at_least: false,
+        target: None,
     });
 
     println!("per round:");
