@@ -44,13 +44,7 @@ async fn append_during_a_paused_server_is_stored_once() {
     );
     assert!(waited < Duration::from_secs(15), "gave up after {waited:?}");
 
-    let s = server.clone();
-    tokio::task::spawn_blocking(move || {
-        s.resume();
-        s.wait_ready(Duration::from_secs(10));
-    })
-    .await
-    .expect("resume");
+    resume(&server).await;
 
     // The caller does not know whether the append was stored: it retries the same events.
     let (appended, _) =
@@ -117,13 +111,7 @@ async fn many_appends_during_a_paused_server_are_each_stored_once() {
     let waited = started.elapsed();
     assert!(waited < Duration::from_secs(15), "gave up after {waited:?}");
 
-    let s = server.clone();
-    tokio::task::spawn_blocking(move || {
-        s.resume();
-        s.wait_ready(Duration::from_secs(10));
-    })
-    .await
-    .expect("resume");
+    resume(&server).await;
 
     let mut duplicates = 0;
     for a in 0..ACTORS {
@@ -145,4 +133,15 @@ async fn many_appends_during_a_paused_server_are_each_stored_once() {
     for a in 0..ACTORS {
         assert_history(&fresh, a, 2, |r| if r == 0 { 3 } else { 2 }).await;
     }
+}
+
+/// Resumes the paused server and waits until it is ready (blocking work, off the runtime).
+async fn resume(server: &Arc<NatsServer>) {
+    let s = server.clone();
+    tokio::task::spawn_blocking(move || {
+        s.resume();
+        s.wait_ready(Duration::from_secs(10));
+    })
+    .await
+    .expect("resume");
 }

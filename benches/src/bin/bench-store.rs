@@ -91,9 +91,8 @@ fn subject(ns: &Namespace, actor: &ActorId) -> String {
     format!("aether.ev.{ns}.{}", actor.to_token())
 }
 
-/// The raw form of an append: the same headers and bytes as a stored record, a fresh
-/// message id, and an expectation on the subject's last sequence.
-fn raw_message(template: &(HeaderMap, bytes::Bytes), expected: Option<u64>) -> PublishMessage {
+/// The `Aether-*` headers of a stored record, copied.
+fn aether_headers(template: &(HeaderMap, bytes::Bytes)) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, values) in template.0.iter() {
         let name: &str = name.as_ref();
@@ -103,9 +102,15 @@ fn raw_message(template: &(HeaderMap, bytes::Bytes), expected: Option<u64>) -> P
             }
         }
     }
+    headers
+}
+
+/// The raw form of an append: the same headers and bytes as a stored record, a fresh
+/// message id, and an expectation on the subject's last sequence.
+fn raw_message(template: &(HeaderMap, bytes::Bytes), expected: Option<u64>) -> PublishMessage {
     let msg = PublishMessage::build()
         .payload(template.1.clone())
-        .headers(headers)
+        .headers(aether_headers(template))
         .message_id(uuid::Uuid::now_v7().to_string());
     match expected {
         Some(seq) => msg.expected_last_subject_sequence(seq),
@@ -280,15 +285,7 @@ async fn raw_inbox_appends(
         all.push(async move {
             let mut last = 0u64;
             for _ in 0..per_actor {
-                let mut headers = HeaderMap::new();
-                for (name, values) in template.0.iter() {
-                    let name: &str = name.as_ref();
-                    if name.starts_with("Aether-") {
-                        for v in values {
-                            headers.insert(name, v.as_str());
-                        }
-                    }
-                }
+                let mut headers = aether_headers(template);
                 headers.insert("Nats-Msg-Id", uuid::Uuid::now_v7().to_string().as_str());
                 headers.insert(
                     "Nats-Expected-Last-Subject-Sequence",

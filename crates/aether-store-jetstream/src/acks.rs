@@ -136,14 +136,15 @@ pub(crate) struct Acks {
 /// One append waiting for its acknowledgement (counted while it lives).
 pub(crate) struct InFlight<'a> {
     acks: &'a Acks,
-    busy: bool,
+    shared: bool,
 }
 
 impl InFlight<'_> {
-    /// Whether enough other appends were waiting for this one to use the shared reply
-    /// subscription.
-    pub(crate) fn busy(&self) -> bool {
-        self.busy
+    /// Whether this append goes through the shared reply subscription: enough other appends
+    /// were waiting, and the router still runs (after it stops, every append of the handle
+    /// goes through `send_publish`).
+    pub(crate) fn shared(&self) -> bool {
+        self.shared
     }
 }
 
@@ -208,7 +209,7 @@ impl Acks {
         let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight {
             acks: self,
-            busy: before >= BUSY,
+            shared: before >= BUSY && !self.is_closed(),
         }
     }
 
@@ -297,21 +298,9 @@ fn router_stopped() -> PublishError {
 
 /// `prefix` followed by `token` in decimal.
 fn reply_subject(prefix: &str, token: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = token;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut s = String::with_capacity(prefix.len() + digits.len() - at);
+    let mut s = String::with_capacity(prefix.len() + 20);
     s.push_str(prefix);
-    // Only ASCII digits were written.
-    s.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+    crate::names::push_decimal(&mut s, token);
     s
 }
 

@@ -34,21 +34,10 @@ const FIRST_VERSION_NAME: HeaderName = HeaderName::from_static(FIRST_VERSION_HEA
 const COUNT_NAME: HeaderName = HeaderName::from_static(COUNT_HEADER);
 
 /// `n` in decimal as a header value (one allocation, no formatting machinery).
-fn decimal(mut n: u64) -> HeaderValue {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    HeaderValue::from(String::from(
-        std::str::from_utf8(&digits[at..]).unwrap_or("0"),
-    ))
+fn decimal(n: u64) -> HeaderValue {
+    let mut s = String::with_capacity(20);
+    crate::names::push_decimal(&mut s, n);
+    HeaderValue::from(s)
 }
 
 /// What an append holds, to tell a retry of it from another append: the caller's events,
@@ -598,57 +587,54 @@ impl JetStreamEventStore {
         mine: &Mine<'_>,
         expected_seq: u64,
     ) -> Result<Published> {
-        {
-            // Names without allocating; values formatted once, straight into their strings.
-            let mut headers = HeaderMap::new();
-            headers.insert(FIRST_VERSION_NAME, decimal(first));
-            headers.insert(COUNT_NAME, decimal(mine.count() as u64));
-            let mut id = uuid::Uuid::encode_buffer();
-            let id = mine.first_id().hyphenated().encode_lower(&mut id);
-            headers.insert(
-                header::NATS_MESSAGE_ID,
-                HeaderValue::from(String::from(&*id)),
-            );
-            headers.insert(
-                header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-                decimal(expected_seq),
-            );
-            // Boxed, sending and acknowledgement in one allocation: the append's own future
-            // (boxed per call by the object-safe trait) stays small enough for the
-            // allocator's fast path. A busy handle is acknowledged through its shared reply
-            // subscription (less CPU per append); an idle one through async-nats's
-            // JetStream publish (no hop through the router: lower latency). See `acks`.
-            let flight = self.inner.acks.begin();
-            // A stopped router (connection closed, task ended) leaves `send_publish`.
-            let sent = if flight.busy() && !self.inner.acks.is_closed() {
-                Box::pin(
-                    self.inner
-                        .acks
-                        .publish(subject.clone(), headers, payload.clone()),
-                )
-                .await
-            } else {
-                let msg = PublishMessage::build()
-                    .payload(payload.clone())
-                    .headers(headers);
-                Box::pin(async {
-                    match self.inner.js.send_publish(subject.clone(), msg).await {
-                        Ok(ack) => ack.into_future().await,
-                        Err(e) => Err(e),
-                    }
-                })
-                .await
-            };
-            drop(flight);
-            match sent {
-                Ok(ack) => Ok(Published::Stored(ack)),
-                Err(e) => match errors::api_code(&e) {
-                    Some(code::WRONG_LAST_SEQUENCE | code::WRONG_LAST_SEQUENCE_CONSTANT) => {
-                        Ok(Published::WrongSequence)
-                    }
-                    _ => Err(errors::map("appending", e)),
-                },
-            }
+        // Names without allocating; values formatted once, straight into their strings.
+        let mut headers = HeaderMap::new();
+        headers.insert(FIRST_VERSION_NAME, decimal(first));
+        headers.insert(COUNT_NAME, decimal(mine.count() as u64));
+        let mut id = uuid::Uuid::encode_buffer();
+        let id = mine.first_id().hyphenated().encode_lower(&mut id);
+        headers.insert(
+            header::NATS_MESSAGE_ID,
+            HeaderValue::from(String::from(&*id)),
+        );
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            decimal(expected_seq),
+        );
+        // Boxed, sending and acknowledgement in one allocation: the append's own future
+        // (boxed per call by the object-safe trait) stays small enough for the
+        // allocator's fast path. A busy handle is acknowledged through its shared reply
+        // subscription (less CPU per append); an idle one through async-nats's
+        // JetStream publish (no hop through the router: lower latency). See `acks`.
+        let flight = self.inner.acks.begin();
+        let sent = if flight.shared() {
+            Box::pin(
+                self.inner
+                    .acks
+                    .publish(subject.clone(), headers, payload.clone()),
+            )
+            .await
+        } else {
+            let msg = PublishMessage::build()
+                .payload(payload.clone())
+                .headers(headers);
+            Box::pin(async {
+                match self.inner.js.send_publish(subject.clone(), msg).await {
+                    Ok(ack) => ack.into_future().await,
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+        };
+        drop(flight);
+        match sent {
+            Ok(ack) => Ok(Published::Stored(ack)),
+            Err(e) => match errors::api_code(&e) {
+                Some(code::WRONG_LAST_SEQUENCE | code::WRONG_LAST_SEQUENCE_CONSTANT) => {
+                    Ok(Published::WrongSequence)
+                }
+                _ => Err(errors::map("appending", e)),
+            },
         }
     }
 

@@ -109,7 +109,9 @@ pub(crate) fn encode_events(
 ///
 /// Written by hand, byte for byte what `rmp_serde::encode::write_named` makes of
 /// [`RecordOut`] (a test holds the two equal): this runs once per append, and going through
-/// serde and `io::Write` cost about twice as much. Only non-empty metadata goes through serde.
+/// serde and `io::Write` cost about twice as much (so did `rmp`'s own primitives, which write
+/// through `io::Write`: 38 against 20 ns per event). Only non-empty metadata goes through
+/// serde.
 pub(crate) fn encode_events_into(
     buf: &mut bytes::BytesMut,
     actor: &ActorId,
@@ -168,75 +170,53 @@ pub(crate) fn encode_events_into(
 
 // MessagePack, as the `rmp` encoder writes it: the shortest form of each length and number.
 
-fn put_map_len(buf: &mut bytes::BytesMut, len: u32) {
+/// A length header: the fix form `fix.0 | len` while `len <= fix.1` (maps, arrays, strings),
+/// else the 8-bit form where the type has one (strings, binaries), else 16 or 32 bits.
+/// Lengths here are bounded by the largest append, far below 4 GiB.
+#[inline]
+fn put_len(
+    buf: &mut bytes::BytesMut,
+    len: usize,
+    fix: Option<(u8, usize)>,
+    m8: Option<u8>,
+    m16: u8,
+    m32: u8,
+) {
     use bytes::BufMut;
-    match len {
-        0..=15 => buf.put_u8(0x80 | len as u8),
-        16..=0xffff => {
-            buf.put_u8(0xde);
+    match (fix, m8) {
+        (Some((marker, max)), _) if len <= max => buf.put_u8(marker | len as u8),
+        (_, Some(marker)) if len <= 0xff => {
+            buf.put_u8(marker);
+            buf.put_u8(len as u8);
+        }
+        _ if len <= 0xffff => {
+            buf.put_u8(m16);
             buf.put_u16(len as u16);
         }
         _ => {
-            buf.put_u8(0xdf);
-            buf.put_u32(len);
+            buf.put_u8(m32);
+            buf.put_u32(len as u32);
         }
     }
 }
 
+fn put_map_len(buf: &mut bytes::BytesMut, len: u32) {
+    put_len(buf, len as usize, Some((0x80, 15)), None, 0xde, 0xdf);
+}
+
 fn put_array_len(buf: &mut bytes::BytesMut, len: u32) {
-    use bytes::BufMut;
-    match len {
-        0..=15 => buf.put_u8(0x90 | len as u8),
-        16..=0xffff => {
-            buf.put_u8(0xdc);
-            buf.put_u16(len as u16);
-        }
-        _ => {
-            buf.put_u8(0xdd);
-            buf.put_u32(len);
-        }
-    }
+    put_len(buf, len as usize, Some((0x90, 15)), None, 0xdc, 0xdd);
 }
 
 fn put_str(buf: &mut bytes::BytesMut, s: &str) {
     use bytes::BufMut;
-    // Strings here are bounded by the largest append, far below 4 GiB.
-    let len = s.len();
-    match len {
-        0..=31 => buf.put_u8(0xa0 | len as u8),
-        32..=0xff => {
-            buf.put_u8(0xd9);
-            buf.put_u8(len as u8);
-        }
-        0x100..=0xffff => {
-            buf.put_u8(0xda);
-            buf.put_u16(len as u16);
-        }
-        _ => {
-            buf.put_u8(0xdb);
-            buf.put_u32(len as u32);
-        }
-    }
+    put_len(buf, s.len(), Some((0xa0, 31)), Some(0xd9), 0xda, 0xdb);
     buf.put_slice(s.as_bytes());
 }
 
 fn put_bin(buf: &mut bytes::BytesMut, b: &[u8]) {
     use bytes::BufMut;
-    let len = b.len();
-    match len {
-        0..=0xff => {
-            buf.put_u8(0xc4);
-            buf.put_u8(len as u8);
-        }
-        0x100..=0xffff => {
-            buf.put_u8(0xc5);
-            buf.put_u16(len as u16);
-        }
-        _ => {
-            buf.put_u8(0xc6);
-            buf.put_u32(len as u32);
-        }
-    }
+    put_len(buf, b.len(), None, Some(0xc4), 0xc5, 0xc6);
     buf.put_slice(b);
 }
 
