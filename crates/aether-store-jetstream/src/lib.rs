@@ -21,9 +21,14 @@
 //! * **safe streams**: `discard: New`, explicit limits, `deny_delete`, `deny_purge`, created
 //!   or verified at open; a registry entry tells a first open from a stream that vanished,
 //!   which is an error, never an empty stream recreated;
-//! * a **server capability check** at open.
+//! * a **server capability check** at open;
+//! * **acknowledgements**: a handle with few appends in flight publishes through
+//!   async-nats's JetStream publish (lowest latency); a busy one through one reply
+//!   subscription of its own, read by a task on the runtime that opened it, with no timer
+//!   per publish (less CPU per append).
 //!
-//! See `docs/jetstream.md` for the subject layout, the record format and the retry policy.
+//! See `docs/jetstream.md` for the subject layout, the record format, how appends are
+//! acknowledged and the retry policy.
 //!
 //! ```no_run
 //! # #[tokio::main] async fn main() -> aether_core::Result<()> {
