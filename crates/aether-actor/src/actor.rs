@@ -1,14 +1,13 @@
 //! One actor's task: activation, the command loop, conflict retries, de-duplication by
 //! command id, snapshots and passivation.
 
-use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use aether_core::codec::with_encoded_named;
 use aether_core::{
-    codec, ActorId, ActorSnapshot, Bytes, Error, ErrorKind, Event, ExpectedVersion, Metadata,
-    NewEvent, Uuid, Version,
+    codec, ActorId, ActorSnapshot, Bytes, CommandRecord, Error, ErrorKind, Event, ExpectedVersion,
+    Metadata, NewEvent, Uuid, Version,
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -16,11 +15,14 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::aggregate::Aggregate;
+use crate::command_ids::{CommandIds, Remembered, Verdict};
 use crate::error::AskError;
 use crate::mailbox::Mailbox;
 use crate::system::{Counters, TypeRuntime};
 
-/// The header holding the encoded reply, on the first event of each command.
+/// The header holding the hex of the encoded reply on the first event of each command in
+/// record format 1. Format 2 stores the reply bytes in the event's
+/// [`CommandRecord`](aether_core::CommandRecord); the runtime reads both.
 pub const REPLY_HEADER: &str = "aether-reply";
 /// The header holding an event's schema version when it is not 1.
 pub const SCHEMA_HEADER: &str = "aether-schema";
@@ -36,6 +38,8 @@ pub(crate) struct AskMsg<A: Aggregate> {
     /// been processed before, so the recent ids are not searched for it.
     pub(crate) fresh_id: bool,
     pub(crate) correlation_id: Uuid,
+    /// After it the command is not started (checked before `decide`).
+    pub(crate) deadline: tokio::time::Instant,
     pub(crate) reply: oneshot::Sender<Outcome<A>>,
 }
 
@@ -52,23 +56,44 @@ struct Loaded<A: Aggregate> {
     state: A::State,
     version: Version,
     snapshot_version: Version,
-    /// Recent command ids and the version of the first event each stored, oldest first.
-    recent: VecDeque<(Uuid, Version)>,
+    /// The remembered command ids and the horizon.
+    ids: CommandIds,
 }
 
-/// How a snapshot's `state` bytes are laid out: the aggregate state plus the recent command
-/// ids, so de-duplication survives passivation.
+/// The layout of a snapshot's `state` bytes written by this runtime.
+const ENVELOPE_VERSION: u32 = 2;
+
+/// How a snapshot's `state` bytes are laid out: the aggregate type and state plus the
+/// command-id window, so de-duplication survives passivation.
 #[derive(Serialize)]
 struct EnvelopeRef<'a, S> {
+    v: u32,
+    #[serde(rename = "type")]
+    aggregate_type: &'a str,
     state: &'a S,
-    recent: &'a VecDeque<(Uuid, Version)>,
+    recent: &'a std::collections::VecDeque<Remembered>,
+    horizon: Option<Uuid>,
+    edge: Option<&'a crate::command_ids::IdSet>,
+    forgot: bool,
 }
 
 #[derive(Deserialize)]
 struct Envelope<S> {
+    /// 2 for this layout; absent (0) in the first runtime's snapshots, whose window has no
+    /// horizon and which are therefore not used (a full replay rebuilds the window).
+    #[serde(default)]
+    v: u32,
+    #[serde(rename = "type", default)]
+    aggregate_type: Option<String>,
     state: S,
     #[serde(default)]
-    recent: VecDeque<(Uuid, Version)>,
+    recent: std::collections::VecDeque<Remembered>,
+    #[serde(default)]
+    horizon: Option<Uuid>,
+    #[serde(default)]
+    edge: Option<crate::command_ids::IdSet>,
+    #[serde(default)]
+    forgot: bool,
 }
 
 /// An active actor. Dropping it — however its task ends, a panic included — closes and
@@ -107,7 +132,7 @@ pub(crate) async fn run_actor<A: Aggregate>(
         // waiting for its mailbox) stays small.
         match cell.mailbox.recv().await {
             Msg::Ask(ask) => {
-                Box::pin(cell.handle(*ask)).await;
+                Box::pin(cell.handle(ask)).await;
                 cell.mailbox.touch();
             }
             Msg::IdleCheck => {
@@ -123,7 +148,7 @@ pub(crate) async fn run_actor<A: Aggregate>(
                 // Finish what was queued before stopping; nothing new gets in.
                 for m in cell.mailbox.close() {
                     match m {
-                        Msg::Ask(ask) => Box::pin(cell.handle(*ask)).await,
+                        Msg::Ask(ask) => Box::pin(cell.handle(ask)).await,
                         Msg::Passivate(ack) => acks.push(ack),
                         Msg::IdleCheck => {}
                     }
@@ -181,68 +206,101 @@ pub(crate) fn decode_event<A: Aggregate>(event: &Event) -> Result<A::Event, Erro
     })
 }
 
+/// What identifies the command of an ask whose id the caller supplied: its variant name and
+/// the hash of its encoding.
+pub(crate) struct Fingerprint {
+    pub(crate) variant: std::borrow::Cow<'static, str>,
+    pub(crate) hash: u64,
+}
+
+impl Fingerprint {
+    pub(crate) fn of<A: Aggregate>(command: &A::Command) -> Result<Self, Error> {
+        with_encoded_named(command, "the command", |bytes| {
+            let variant = match aether_core::command_variant(bytes) {
+                // The declared name, when it is one: no allocation.
+                Some(v) => match A::command_names().iter().find(|n| **n == v) {
+                    Some(declared) => std::borrow::Cow::Borrowed(*declared),
+                    None => std::borrow::Cow::Owned(v.to_owned()),
+                },
+                None => std::borrow::Cow::Borrowed(short_type_name::<A::Command>()),
+            };
+            Fingerprint {
+                variant,
+                hash: aether_core::command_hash(bytes),
+            }
+        })
+    }
+}
+
+/// The last path segment of a type's name, for commands that are not enums.
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
 /// Encodes the events one command decided, with their metadata: causation and correlation
-/// ids on all, the encoded reply on the first, the schema version when it is not 1. Their
-/// ids are UUID v7 stamped `id_millis`, or the current time when `None`.
+/// ids on all, the aggregate type on all, the reply (and the command's fingerprint, when the
+/// caller supplied its id) on the first, the schema version when it is not 1. Their ids are
+/// UUID v7 stamped `id_millis`, or the current time when `None`.
 pub(crate) fn encode_events<A: Aggregate>(
     events: &[A::Event],
     reply: &A::Reply,
-    command_id: Uuid,
-    correlation_id: Uuid,
+    ids: (Uuid, Uuid),
+    fingerprint: Option<&Fingerprint>,
+    aggregate_type: &Arc<str>,
     id_millis: Option<u64>,
 ) -> Result<Vec<NewEvent>, Error> {
+    let (command_id, correlation_id) = ids;
     let mut out = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
-        let mut metadata = Metadata {
-            correlation_id: Some(correlation_id),
-            causation_id: Some(command_id),
-            headers: Default::default(),
-        };
-        if i == 0 {
-            metadata
-                .headers
-                .insert(REPLY_HEADER.to_owned(), encode_reply_hex(reply)?);
-        }
+        let mut metadata = Metadata::new()
+            .correlation_id(correlation_id)
+            .causation_id(command_id);
         if A::EVENT_SCHEMA_VERSION != 1 {
             metadata.headers.insert(
                 SCHEMA_HEADER.to_owned(),
                 A::EVENT_SCHEMA_VERSION.to_string(),
             );
         }
-        out.push(NewEvent {
-            id: match id_millis {
-                Some(millis) => aether_core::new_id_at(millis),
-                None => aether_core::new_id(),
-            },
-            event_type: A::event_type(e).to_owned(),
-            data: encode_payload(e)?,
-            metadata,
-        });
+        let id = match id_millis {
+            Some(millis) => aether_core::new_id_at(millis),
+            None => aether_core::new_id(),
+        };
+        let mut event = NewEvent::new(A::event_type(e), encode_payload(e)?)
+            .with_id(id)
+            .with_metadata(metadata);
+        event.aggregate_type = Some(aggregate_type.clone());
+        if i == 0 {
+            let mut record = CommandRecord::new(encode_payload(reply)?);
+            if let Some(f) = fingerprint {
+                record = record.with_command(f.variant.clone(), f.hash);
+            }
+            event = event.with_command(record);
+        }
+        out.push(event);
     }
     Ok(out)
 }
 
-/// An event's payload in MessagePack with field names, in a buffer of its exact size.
+/// A value in MessagePack with field names, in a buffer of its exact size.
 fn encode_payload<T: Serialize>(value: &T) -> Result<Bytes, Error> {
     with_encoded_named(value, "an event", Bytes::copy_from_slice)
 }
 
-/// The reply as the hex of its MessagePack encoding (with field names), in a string of its
-/// exact size.
-fn encode_reply_hex<R: Serialize>(reply: &R) -> Result<String, Error> {
-    with_encoded_named(reply, "the reply", |bytes| {
-        let mut s = String::with_capacity(bytes.len() * 2);
-        push_hex(&mut s, bytes);
-        s
-    })
+/// The encoded reply a command's first event holds: the bytes of its command record
+/// (format 2), or the hex of its `aether-reply` header (format 1).
+fn stored_reply_bytes(event: &Event) -> Option<Bytes> {
+    if let Some(c) = &event.command {
+        return Some(c.reply.clone());
+    }
+    from_hex(event.metadata.headers.get(REPLY_HEADER)?).map(Bytes::from)
 }
 
-fn push_hex(s: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
+/// The first event of a command records it: format 2 has a command record, format 1 the
+/// reply header.
+fn is_command_start(event: &Event) -> bool {
+    event.command.is_some() || event.metadata.headers.contains_key(REPLY_HEADER)
 }
 
 fn from_hex(s: &str) -> Option<Vec<u8>> {
@@ -256,6 +314,7 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// An append failed: its outcome may be unknown.
 fn store_err(e: Error) -> AskError<()> {
     if e.kind() == ErrorKind::Codec {
         AskError::Codec(e)
@@ -264,24 +323,12 @@ fn store_err(e: Error) -> AskError<()> {
     }
 }
 
-impl<A: Aggregate> Loaded<A> {
-    fn remember(&mut self, command_id: Uuid, version: Version, capacity: usize) {
-        // Callers only remember ids that `recall` did not find, so no scan for duplicates.
-        if capacity == 0 {
-            return;
-        }
-        while self.recent.len() >= capacity {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((command_id, version));
-    }
-
-    fn recall(&self, command_id: Uuid) -> Option<Version> {
-        self.recent
-            .iter()
-            .rev()
-            .find(|(c, _)| *c == command_id)
-            .map(|(_, v)| *v)
+/// A read failed before the command ran: it did not run.
+fn load_err(e: Error) -> AskError<()> {
+    if e.kind() == ErrorKind::Codec {
+        AskError::Codec(e)
+    } else {
+        AskError::Load(e)
     }
 }
 
@@ -290,7 +337,9 @@ impl<A: Aggregate> Cell<A> {
         self.rt.shared.config.recent_command_ids
     }
 
-    async fn handle(&mut self, ask: AskMsg<A>) {
+    /// Runs one ask. It stays boxed, as queued: the command's future holds a pointer, not
+    /// the message.
+    async fn handle(&mut self, ask: Box<AskMsg<A>>) {
         if ask.reply.is_closed() {
             // The caller gave up before the command started: it is not run.
             return;
@@ -305,57 +354,7 @@ impl<A: Aggregate> Cell<A> {
         let span = tracing::debug_span!("activate", aggregate = A::TYPE_NAME, actor = %self.id);
         async {
             let store = &self.rt.shared.store;
-            let mut loaded = Loaded::<A> {
-                state: A::State::default(),
-                version: 0,
-                snapshot_version: 0,
-                recent: VecDeque::new(),
-            };
-            let snapshot = match store.load_snapshot(&self.id, None).await {
-                Ok(s) => s,
-                // Its head or chunks no longer decode: the events are the truth, so replay
-                // them all (a history that is gone too fails the replay clearly).
-                Err(e) if e.kind() == ErrorKind::Codec => {
-                    tracing::warn!(
-                        aggregate = A::TYPE_NAME,
-                        actor = %self.id,
-                        error = %e,
-                        "the newest snapshot cannot be read; replaying all events"
-                    );
-                    None
-                }
-                Err(e) => return Err(AskError::Store(e)),
-            };
-            let mut from_snapshot = None;
-            if let Some(snap) = snapshot {
-                if snap.schema_version != A::SNAPSHOT_SCHEMA_VERSION {
-                    tracing::warn!(
-                        aggregate = A::TYPE_NAME,
-                        actor = %self.id,
-                        snapshot_version = snap.version,
-                        schema = snap.schema_version,
-                        expected = A::SNAPSHOT_SCHEMA_VERSION,
-                        "snapshot has an unknown state schema version; replaying all events"
-                    );
-                } else {
-                    match codec::from_slice::<Envelope<A::State>>(&snap.state) {
-                        Ok(env) => {
-                            loaded.state = env.state;
-                            loaded.version = snap.version;
-                            loaded.snapshot_version = snap.version;
-                            loaded.recent = env.recent;
-                            from_snapshot = Some(snap);
-                        }
-                        Err(e) => tracing::warn!(
-                            aggregate = A::TYPE_NAME,
-                            actor = %self.id,
-                            snapshot_version = snap.version,
-                            error = %e,
-                            "snapshot does not decode; replaying all events"
-                        ),
-                    }
-                }
-            }
+            let (mut loaded, from_snapshot) = self.load_snapshot_state().await?;
             let stream = match &from_snapshot {
                 Some(snap) => store.read_after_snapshot(snap),
                 None => store.read_stream(&self.id, 1, Version::MAX),
@@ -382,107 +381,287 @@ impl<A: Aggregate> Cell<A> {
         .await
     }
 
+    /// The state from the newest usable snapshot (with the snapshot it came from), or the
+    /// empty state when there is none: a snapshot that does not decode, has another state
+    /// schema or an older layout is skipped, loudly, for a full replay.
+    async fn load_snapshot_state(
+        &self,
+    ) -> Result<(Loaded<A>, Option<ActorSnapshot>), AskError<()>> {
+        let mut loaded = Loaded::<A> {
+            state: A::State::default(),
+            version: 0,
+            snapshot_version: 0,
+            ids: CommandIds::default(),
+        };
+        let snapshot = match self.rt.shared.store.load_snapshot(&self.id, None).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok((loaded, None)),
+            // Its head or chunks no longer decode: the events are the truth, so replay
+            // them all (a history that is gone too fails the replay clearly).
+            Err(e) if e.kind() == ErrorKind::Codec => {
+                self.skip_snapshot(0, "the newest snapshot cannot be read", &e);
+                return Ok((loaded, None));
+            }
+            Err(e) => return Err(AskError::Load(e)),
+        };
+        if snapshot.schema_version != A::SNAPSHOT_SCHEMA_VERSION {
+            let why = format!(
+                "schema {} is not the aggregate's {}",
+                snapshot.schema_version,
+                A::SNAPSHOT_SCHEMA_VERSION
+            );
+            self.skip_snapshot(snapshot.version, "unknown state schema version", &why);
+            return Ok((loaded, None));
+        }
+        let env = match codec::from_slice::<Envelope<A::State>>(&snapshot.state) {
+            Ok(env) => env,
+            Err(e) => {
+                self.skip_snapshot(snapshot.version, "the snapshot does not decode", &e);
+                return Ok((loaded, None));
+            }
+        };
+        if let Some(stored) = env.aggregate_type.as_deref() {
+            if stored != A::TYPE_NAME {
+                return Err(self.wrong_type(stored));
+            }
+        }
+        if env.v < ENVELOPE_VERSION {
+            let why = "written before command-id horizons were kept";
+            self.skip_snapshot(snapshot.version, "an older snapshot layout", &why);
+            return Ok((loaded, None));
+        }
+        loaded.state = env.state;
+        loaded.version = snapshot.version;
+        loaded.snapshot_version = snapshot.version;
+        loaded.ids = CommandIds::restore(env.recent, env.horizon, env.edge, env.forgot);
+        Ok((loaded, Some(snapshot)))
+    }
+
+    fn skip_snapshot(&self, version: Version, what: &str, why: &dyn std::fmt::Display) {
+        tracing::warn!(
+            aggregate = A::TYPE_NAME,
+            actor = %self.id,
+            snapshot_version = version,
+            error = %why,
+            "{what}; replaying all events"
+        );
+    }
+
+    fn wrong_type(&self, stored: &str) -> AskError<()> {
+        AskError::WrongAggregateType {
+            actor: self.id.clone(),
+            stored: stored.to_owned(),
+            asked: A::TYPE_NAME,
+        }
+    }
+
     async fn process(&mut self, ask: &AskMsg<A>) -> Outcome<A> {
         if self.loaded.is_none() {
             // The rare paths are boxed apart, so the future of a command (allocated for
             // each one) stays small: large allocations are much slower.
             Box::pin(self.activate()).await?;
         }
+        // The fingerprint of a caller-supplied id's command: recorded with its events and
+        // compared with what an earlier command of the same id recorded.
+        let fingerprint = if ask.fresh_id {
+            None
+        } else {
+            let f = Fingerprint::of::<A>(&ask.command).map_err(AskError::Codec)?;
+            if let Some(outcome) = Box::pin(self.seen_before(ask.command_id, &f)).await {
+                return outcome;
+            }
+            Some(f)
+        };
         let retries = self.rt.shared.config.conflict_retries;
-        let capacity = self.capacity();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let loaded = self.loaded.as_mut().expect("activated above");
-            if let Some(first_version) = (!ask.fresh_id)
-                .then(|| loaded.recall(ask.command_id))
-                .flatten()
-            {
-                return Box::pin(self.stored_reply(first_version)).await;
+            if tokio::time::Instant::now() >= ask.deadline {
+                // Not started: the caller's deadline passed while it waited.
+                return Err(AskError::Timeout);
             }
-            let rt = &self.rt;
-            let decided = catch_unwind(AssertUnwindSafe(|| {
-                rt.aggregate.decide(&loaded.state, &ask.command)
-            }))
-            .map_err(|p| AskError::Panicked(panic_message(p)))?;
-            let (events, reply) = match decided {
-                Ok(d) => d,
-                Err(domain) => return Ok(Err(domain)),
-            };
-            if events.is_empty() {
-                return Ok(Ok(reply));
-            }
-            let new_events =
-                encode_events::<A>(&events, &reply, ask.command_id, ask.correlation_id, {
-                    // The ids of the events of a command the runtime just named carry the
-                    // millisecond it was sent in: one clock read less per command.
-                    ask.fresh_id
-                        .then(|| aether_core::id_millis(ask.command_id))
-                        .flatten()
-                })
-                .map_err(AskError::Codec)?;
-            let expected = ExpectedVersion::Exact(loaded.version);
-            let span = tracing::debug_span!(
-                "append",
-                actor = %self.id,
-                expected = loaded.version,
-                events = new_events.len()
-            );
-            let append = rt
-                .shared
-                .store
-                .append_shared(&self.id, expected, new_events);
-            let appended = if span.is_disabled() {
-                append.await
-            } else {
-                append.instrument(span).await
-            };
-            match appended {
-                Ok((appended, stored)) => {
-                    let applied = catch_unwind(AssertUnwindSafe(|| {
-                        for e in &events {
-                            A::apply(&mut loaded.state, e);
-                        }
-                    }));
-                    if let Err(p) = applied {
-                        // The events are stored; the state in memory cannot be trusted. They
-                        // are broadcast all the same: subscribers follow the store.
-                        self.loaded = None;
-                        rt.shared.broadcast(&self.id, stored).await;
-                        return Err(AskError::Panicked(panic_message(p)));
-                    }
-                    Counters::bump(&rt.shared.stats.appends);
-                    loaded.version = appended.version;
-                    loaded.remember(ask.command_id, appended.first_version, capacity);
-                    let id = &self.id;
-                    let hook = catch_unwind(AssertUnwindSafe(|| {
-                        rt.aggregate.on_persisted(id, &loaded.state, &stored)
-                    }));
-                    if let Err(p) = hook {
-                        tracing::error!(actor = %self.id, panic = %panic_message(p), "on_persisted panicked");
-                    }
-                    rt.shared.broadcast(&self.id, stored).await;
-                    return Ok(Ok(reply));
+            match self.attempt(ask, fingerprint.as_ref()).await? {
+                Some(outcome) => return outcome,
+                None if attempts > retries => {
+                    // Caught up already, so the next command starts from the truth.
+                    return Err(AskError::Conflict { attempts });
                 }
-                Err(e) if e.kind() == ErrorKind::Conflict => {
-                    Counters::bump(&rt.shared.stats.conflicts);
-                    tracing::debug!(actor = %self.id, attempt = attempts, error = %e, "version conflict; catching up");
-                    if attempts > retries {
-                        // Catch up anyway so the next command starts from the truth.
-                        Box::pin(self.catch_up()).await?;
-                        return Err(AskError::Conflict { attempts });
-                    }
-                    Box::pin(self.catch_up()).await?;
-                }
-                Err(e) => {
-                    // The outcome may be unknown: reload from the store before the next
-                    // command. The state is unchanged and no side effect ran.
-                    tracing::warn!(actor = %self.id, error = %e, "append failed");
-                    self.loaded = None;
-                    return Err(store_err(e));
-                }
+                None => {}
             }
         }
+    }
+
+    /// The answer to a caller-supplied id the actor has seen: the original reply, or
+    /// `CommandIdReused` when it named another command; `None` when it never stored
+    /// anything, so the command runs.
+    async fn seen_before(&mut self, command_id: Uuid, f: &Fingerprint) -> Option<Outcome<A>> {
+        let capacity = self.capacity();
+        let loaded = self.loaded.as_ref().expect("activated before");
+        let first = match loaded.ids.verdict(command_id, capacity) {
+            Verdict::New => return None,
+            Verdict::Known(r) if r.hash.is_some_and(|h| h != f.hash) => {
+                return Some(self.reused_at(r.version, command_id, f).await);
+            }
+            Verdict::Known(r) => return Some(self.reply_at(r.version).await),
+            Verdict::LookUp => match self.look_up(command_id).await {
+                Ok(Some(first)) => first,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        let stored_hash = first.command.as_ref().and_then(|c| c.hash);
+        if stored_hash.is_some_and(|h| h != f.hash) {
+            return Some(Err(reused(command_id, &first, f)));
+        }
+        Some(self.answer_from(&first))
+    }
+
+    /// Looks a command id up in the stored history.
+    async fn look_up(&self, command_id: Uuid) -> Result<Option<Event>, AskError<()>> {
+        let shared = &self.rt.shared;
+        let skew = shared.config.command_id_skew;
+        // Every caller-supplied command from the oldest remembered one on is remembered:
+        // the lookup only needs the versions before it.
+        let to = self
+            .loaded
+            .as_ref()
+            .and_then(|l| l.ids.recent.front())
+            .map_or(Version::MAX, |r| r.version - 1);
+        let started = std::time::Instant::now();
+        let (found, cost) =
+            aether_core::find_command(&*shared.store, &self.id, command_id, skew, to)
+                .await
+                .map_err(load_err)?;
+        Counters::bump(&shared.stats.lookups);
+        tracing::debug!(
+            actor = %self.id,
+            %command_id,
+            found = found.is_some(),
+            probes = cost.probes,
+            scanned = cost.scanned,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "command id looked up in the stored history"
+        );
+        Ok(found)
+    }
+
+    /// One decide-and-append: `Some(outcome)` when done, `None` after a version conflict
+    /// (the actor has caught up; decide again).
+    async fn attempt(
+        &mut self,
+        ask: &AskMsg<A>,
+        fingerprint: Option<&Fingerprint>,
+    ) -> Result<Option<Outcome<A>>, AskError<()>> {
+        let loaded = self.loaded.as_mut().expect("activated before");
+        let rt = &self.rt;
+        let decided = catch_unwind(AssertUnwindSafe(|| {
+            rt.aggregate.decide(&loaded.state, &ask.command)
+        }))
+        .map_err(|p| AskError::Panicked(panic_message(p)))?;
+        let (events, reply) = match decided {
+            Ok(d) => d,
+            Err(domain) => return Ok(Some(Ok(Err(domain)))),
+        };
+        if events.is_empty() {
+            return Ok(Some(Ok(Ok(reply))));
+        }
+        // The ids of the events of a command the runtime just named carry the millisecond
+        // it was sent in: one clock read less per command.
+        let id_millis = ask
+            .fresh_id
+            .then(|| aether_core::id_millis(ask.command_id))
+            .flatten();
+        let new_events = encode_events::<A>(
+            &events,
+            &reply,
+            (ask.command_id, ask.correlation_id),
+            fingerprint,
+            &rt.type_name,
+            id_millis,
+        )
+        .map_err(AskError::Codec)?;
+        let expected = ExpectedVersion::Exact(loaded.version);
+        let span = tracing::debug_span!(
+            "append",
+            actor = %self.id,
+            expected = loaded.version,
+            events = new_events.len()
+        );
+        let append = rt
+            .shared
+            .store
+            .append_shared(&self.id, expected, new_events);
+        let appended = if span.is_disabled() {
+            append.await
+        } else {
+            append.instrument(span).await
+        };
+        match appended {
+            Ok((appended, stored)) => {
+                let hash = fingerprint.map(|f| f.hash);
+                let outcome = self.stored(ask, hash, &events, appended, &stored);
+                // Published whatever `apply` did: the events are stored, and subscribers
+                // follow the store.
+                self.rt.shared.broadcast(&self.id, stored).await;
+                Ok(Some(outcome.map(|()| Ok(reply))))
+            }
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                Counters::bump(&rt.shared.stats.conflicts);
+                tracing::debug!(actor = %self.id, error = %e, "version conflict; catching up");
+                Box::pin(self.catch_up()).await?;
+                Ok(None)
+            }
+            Err(e) => {
+                // The outcome may be unknown: reload from the store before the next
+                // command. The state is unchanged and no side effect ran.
+                tracing::warn!(actor = %self.id, error = %e, "append failed");
+                self.loaded = None;
+                Err(store_err(e))
+            }
+        }
+    }
+
+    /// After a successful append: applies the events, remembers the command id and runs
+    /// `on_persisted` (the caller then broadcasts).
+    fn stored(
+        &mut self,
+        ask: &AskMsg<A>,
+        hash: Option<u64>,
+        events: &[A::Event],
+        appended: aether_core::Appended,
+        stored: &[Arc<Event>],
+    ) -> Result<(), AskError<()>> {
+        let capacity = self.capacity();
+        let rt = &self.rt;
+        let loaded = self.loaded.as_mut().expect("activated before");
+        let applied = catch_unwind(AssertUnwindSafe(|| {
+            for e in events {
+                A::apply(&mut loaded.state, e);
+            }
+        }));
+        if let Err(p) = applied {
+            // The events are stored; the state in memory cannot be trusted.
+            self.loaded = None;
+            return Err(AskError::Panicked(panic_message(p)));
+        }
+        Counters::bump(&rt.shared.stats.appends);
+        loaded.version = appended.version;
+        if !ask.fresh_id {
+            let entry = Remembered {
+                id: ask.command_id,
+                version: appended.first_version,
+                hash,
+            };
+            loaded.ids.remember(entry, capacity);
+        }
+        let id = &self.id;
+        let hook = catch_unwind(AssertUnwindSafe(|| {
+            rt.aggregate.on_persisted(id, &loaded.state, stored)
+        }));
+        if let Err(p) = hook {
+            tracing::error!(actor = %self.id, panic = %panic_message(p), "on_persisted panicked");
+        }
+        Ok(())
     }
 
     /// Applies the events stored after the actor's version (written by another writer).
@@ -503,41 +682,48 @@ impl<A: Aggregate> Cell<A> {
         Ok(())
     }
 
-    /// The reply stored with the command whose first event is at `version`.
-    async fn stored_reply(&self, version: Version) -> Outcome<A> {
+    /// The first event of the command whose first event is at `version`.
+    async fn first_event_at(&self, version: Version) -> Result<Event, AskError<()>> {
         let events = self
             .rt
             .shared
             .store
             .read(&self.id, version, version, 1)
             .await
-            .map_err(store_err)?;
-        let Some(first) = events.first() else {
-            return Err(AskError::Store(Error::NotFound(format!(
+            .map_err(load_err)?;
+        events.into_iter().next().ok_or_else(|| {
+            AskError::Load(Error::NotFound(format!(
                 "event {version} of {} (the first event of a remembered command)",
                 self.id
-            ))));
-        };
-        let Some(hex) = first.metadata.headers.get(REPLY_HEADER) else {
+            )))
+        })
+    }
+
+    /// The reply stored with the command whose first event is at `version`.
+    async fn reply_at(&self, version: Version) -> Outcome<A> {
+        let first = self.first_event_at(version).await?;
+        self.answer_from(&first)
+    }
+
+    /// `CommandIdReused` for a remembered id whose hash differs.
+    async fn reused_at(&self, version: Version, command_id: Uuid, f: &Fingerprint) -> Outcome<A> {
+        let first = self.first_event_at(version).await?;
+        Err(reused(command_id, &first, f))
+    }
+
+    /// The stored reply of the command whose first event is `first`.
+    fn answer_from(&self, first: &Event) -> Outcome<A> {
+        let Some(bytes) = stored_reply_bytes(first) else {
             return Err(AskError::Codec(Error::invalid(
                 "event",
                 format!(
-                    "event {version} of {} has no {REPLY_HEADER} header",
-                    self.id
+                    "event {} of {} starts a command but holds no readable reply",
+                    first.version, self.id
                 ),
             )));
         };
-        let bytes = from_hex(hex).ok_or_else(|| {
-            AskError::Codec(Error::invalid(
-                "event",
-                format!(
-                    "event {version} of {} has a malformed {REPLY_HEADER} header",
-                    self.id
-                ),
-            ))
-        })?;
         let reply = codec::from_slice::<A::Reply>(&bytes).map_err(AskError::Codec)?;
-        tracing::debug!(actor = %self.id, version, "duplicate command id answered from the store");
+        tracing::debug!(actor = %self.id, version = first.version, "duplicate command id answered from the store");
         Counters::bump(&self.rt.shared.stats.duplicates);
         Ok(Ok(reply))
     }
@@ -568,8 +754,13 @@ impl<A: Aggregate> Cell<A> {
             return;
         };
         let envelope = EnvelopeRef {
+            v: ENVELOPE_VERSION,
+            aggregate_type: A::TYPE_NAME,
             state: &loaded.state,
-            recent: &loaded.recent,
+            recent: &loaded.ids.recent,
+            horizon: loaded.ids.horizon(),
+            edge: loaded.ids.edge(),
+            forgot: loaded.ids.forgot(),
         };
         // Encoded in the thread's scratch buffer: no growing a new buffer step by step.
         let bytes = match with_encoded_named(&envelope, "the state", Bytes::copy_from_slice) {
@@ -611,8 +802,24 @@ impl<A: Aggregate> Cell<A> {
     }
 }
 
-/// Applies a stream of stored events to `loaded`, remembering their command ids. Returns
-/// how many were applied.
+/// `CommandIdReused`: `first` (the first event stored for `command_id`) recorded another
+/// command than the one now asked with the same id.
+fn reused(command_id: Uuid, first: &Event, asked: &Fingerprint) -> AskError<()> {
+    let stored = first
+        .command
+        .as_ref()
+        .and_then(|c| c.variant.as_deref())
+        .unwrap_or("an unnamed command")
+        .to_owned();
+    AskError::CommandIdReused {
+        command_id,
+        stored,
+        asked: asked.variant.to_string(),
+    }
+}
+
+/// Applies a stream of stored events to `loaded`, remembering the caller-supplied command
+/// ids among them and checking that they belong to `A`. Returns how many were applied.
 async fn replay<A: Aggregate>(
     loaded: &mut Loaded<A>,
     mut stream: aether_core::EventStream,
@@ -620,9 +827,9 @@ async fn replay<A: Aggregate>(
 ) -> Result<u64, AskError<()>> {
     let mut n = 0;
     while let Some(item) = stream.next().await {
-        let stored = item.map_err(store_err)?;
+        let stored = item.map_err(load_err)?;
         if stored.version != loaded.version + 1 {
-            return Err(AskError::Store(Error::Backend {
+            return Err(AskError::Load(Error::Backend {
                 message: format!(
                     "replaying {}: expected version {}, got {}",
                     stored.actor_id,
@@ -632,18 +839,47 @@ async fn replay<A: Aggregate>(
                 source: None,
             }));
         }
+        if let Some(t) = stored.aggregate_type() {
+            if t != A::TYPE_NAME {
+                return Err(AskError::WrongAggregateType {
+                    actor: stored.actor_id.clone(),
+                    stored: t.to_owned(),
+                    asked: A::TYPE_NAME,
+                });
+            }
+        }
         let event = decode_event::<A>(&stored).map_err(AskError::Codec)?;
         catch_unwind(AssertUnwindSafe(|| A::apply(&mut loaded.state, &event)))
             .map_err(|p| AskError::Panicked(panic_message(p)))?;
         loaded.version = stored.version;
-        if let Some(c) = stored.metadata.causation_id {
-            if stored.metadata.headers.contains_key(REPLY_HEADER) {
-                loaded.remember(c, stored.version, capacity);
-            }
-        }
+        remember_replayed(&mut loaded.ids, &stored, capacity);
         n += 1;
     }
     Ok(n)
+}
+
+/// Remembers the command a replayed event starts, if its id was the caller's: format 2
+/// records a hash only for those; format 1 cannot tell, so every command is remembered.
+fn remember_replayed(ids: &mut CommandIds, stored: &Event, capacity: usize) {
+    let Some(id) = stored.metadata.causation_id else {
+        return;
+    };
+    if !is_command_start(stored) {
+        return;
+    }
+    let hash = match &stored.command {
+        Some(c) => match c.hash {
+            Some(h) => Some(h),
+            None => return,
+        },
+        None => None,
+    };
+    let entry = Remembered {
+        id,
+        version: stored.version,
+        hash,
+    };
+    ids.remember(entry, capacity);
 }
 
 #[cfg(test)]
@@ -718,25 +954,43 @@ mod tests {
             command_id: Uuid::nil(),
             fresh_id: false,
             correlation_id: Uuid::nil(),
+            deadline: tokio::time::Instant::now(),
             reply,
         };
-        let fut = cell.handle(ask);
+        let fut = cell.handle(Box::new(ask));
         let size = std::mem::size_of_val(&fut);
         eprintln!("command future: {size} bytes");
         assert!(size <= 640, "the command future is {size} bytes");
     }
 
     #[test]
-    fn hex_round_trips() {
-        let bytes = [0u8, 1, 0x7f, 0x80, 0xff, 0x10];
-        let mut hex = String::new();
-        push_hex(&mut hex, &bytes);
-        assert_eq!(from_hex(&hex).unwrap(), bytes);
+    fn format_1_reply_headers_are_read_from_hex() {
         let reply = (7u64, "seven".to_owned());
-        let hex = encode_reply_hex(&reply).unwrap();
-        let back: (u64, String) = codec::from_slice(&from_hex(&hex).unwrap()).unwrap();
+        let bytes = codec::to_vec_named(&reply).unwrap();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(from_hex(&hex).unwrap(), bytes);
+        let new = NewEvent::new("T", vec![1u8])
+            .with_metadata(Metadata::new().header(REPLY_HEADER, hex.to_uppercase()));
+        let event = Event::from_new(ActorId::new("a").unwrap(), 1, new, time_now());
+        assert!(is_command_start(&event));
+        let back: (u64, String) = codec::from_slice(&stored_reply_bytes(&event).unwrap()).unwrap();
         assert_eq!(back, reply);
         assert!(from_hex("abc").is_none());
         assert!(from_hex("zz").is_none());
+    }
+
+    #[test]
+    fn fingerprints_name_the_variant_or_the_type() {
+        let f = Fingerprint::of::<Tiny>(&5).unwrap();
+        assert_eq!(&*f.variant, "u64");
+        assert_eq!(
+            f.hash,
+            aether_core::command_hash(&codec::to_vec_named(&5u64).unwrap())
+        );
+        assert_ne!(f.hash, Fingerprint::of::<Tiny>(&6).unwrap().hash);
+    }
+
+    fn time_now() -> aether_core::OffsetDateTime {
+        aether_core::OffsetDateTime::now_utc()
     }
 }

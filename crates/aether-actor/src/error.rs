@@ -29,11 +29,41 @@ pub enum AskError<C> {
         /// How many times the command was decided.
         attempts: u32,
     },
-    /// The event store failed (storing, loading or activating). When it failed while storing,
-    /// the outcome may be unknown: the actor reloads from the store before its next
-    /// command, and asking again with the same command id is safe.
-    #[error("event store error: {0}")]
+    /// Storing the command's events failed: its outcome may be unknown (a lost
+    /// acknowledgement), unless the store refused the input
+    /// ([`ErrorKind::InvalidInput`](aether_core::ErrorKind::InvalidInput)). The actor reloads
+    /// from the store before its next command; asking again with the same command id is
+    /// safe and learns the outcome.
+    #[error("storing the command's events failed; its outcome may be unknown: {0}")]
     Store(#[source] aether_core::Error),
+    /// Reading from the event store failed before the command ran (activating the actor,
+    /// catching up after a conflict, or looking up its command id): the command did not
+    /// run.
+    #[error("loading the actor failed; the command did not run: {0}")]
+    Load(#[source] aether_core::Error),
+    /// The command id was used before, on this actor, for another command (another variant,
+    /// or the same variant with other content): nothing was run. Command ids are unique per
+    /// actor; use a fresh one for a new command.
+    #[error("command id {command_id} was used for {stored}; it cannot be reused for {asked}")]
+    CommandIdReused {
+        /// The command id.
+        command_id: aether_core::Uuid,
+        /// The variant of the command stored under the id.
+        stored: String,
+        /// The variant of the command asked now.
+        asked: String,
+    },
+    /// The actor's stored history belongs to another aggregate type: an actor id belongs to
+    /// one type. Nothing was run.
+    #[error("actor {actor} is a {stored}, not a {asked}")]
+    WrongAggregateType {
+        /// The actor.
+        actor: aether_core::ActorId,
+        /// The aggregate type its history records.
+        stored: String,
+        /// The aggregate type it was asked through.
+        asked: &'static str,
+    },
     /// Events, a reply or a state could not be encoded or decoded.
     #[error("codec error: {0}")]
     Codec(#[source] aether_core::Error),
@@ -57,8 +87,14 @@ pub enum AskErrorKind {
     OutcomeUnknown,
     /// [`AskError::Conflict`]: heavy contention; retry later.
     Conflict,
-    /// [`AskError::Store`]: see the store error's kind.
+    /// [`AskError::Store`]: the outcome may be unknown; see the store error's kind.
     Store,
+    /// [`AskError::Load`]: not run; see the store error's kind.
+    Load,
+    /// [`AskError::CommandIdReused`]: a bug in the caller; not run.
+    CommandIdReused,
+    /// [`AskError::WrongAggregateType`]: a bug in the caller; not run.
+    WrongAggregateType,
     /// [`AskError::Codec`]: a bug or an incompatible schema; retrying will not help.
     Codec,
     /// [`AskError::Panicked`]: a bug in the aggregate.
@@ -75,6 +111,9 @@ impl fmt::Display for AskErrorKind {
             AskErrorKind::OutcomeUnknown => "outcome unknown",
             AskErrorKind::Conflict => "conflict",
             AskErrorKind::Store => "store",
+            AskErrorKind::Load => "load",
+            AskErrorKind::CommandIdReused => "command id reused",
+            AskErrorKind::WrongAggregateType => "wrong aggregate type",
             AskErrorKind::Codec => "codec",
             AskErrorKind::Panicked => "panicked",
             AskErrorKind::ShuttingDown => "shutting down",
@@ -92,6 +131,9 @@ impl<C> AskError<C> {
             AskError::OutcomeUnknown => AskErrorKind::OutcomeUnknown,
             AskError::Conflict { .. } => AskErrorKind::Conflict,
             AskError::Store(_) => AskErrorKind::Store,
+            AskError::Load(_) => AskErrorKind::Load,
+            AskError::CommandIdReused { .. } => AskErrorKind::CommandIdReused,
+            AskError::WrongAggregateType { .. } => AskErrorKind::WrongAggregateType,
             AskError::Codec(_) => AskErrorKind::Codec,
             AskError::Panicked(_) => AskErrorKind::Panicked,
             AskError::ShuttingDown => AskErrorKind::ShuttingDown,
@@ -114,7 +156,18 @@ impl<C> AskError<C> {
             | AskError::Timeout
             | AskError::OutcomeUnknown
             | AskError::Conflict { .. } => true,
-            AskError::Store(e) => e.is_transient(),
+            AskError::Store(e) | AskError::Load(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// Whether the command may have run (its events may be stored): an unknown outcome, or
+    /// a store failure while appending that was not a refusal of the input. Every other
+    /// error means it did not run. Ask again with the same command id to learn which.
+    pub fn may_have_run(&self) -> bool {
+        match self {
+            AskError::OutcomeUnknown => true,
+            AskError::Store(e) => e.kind() != aether_core::ErrorKind::InvalidInput,
             _ => false,
         }
     }
@@ -122,12 +175,36 @@ impl<C> AskError<C> {
     /// The same error without the command (a `MailboxFull` becomes `MailboxFull(())`), for
     /// passing errors on where the command type does not matter.
     pub fn without_command(self) -> AskError<()> {
+        self.map_mailbox_full(|_| AskError::MailboxFull(()))
+    }
+
+    /// The same error with another command type, `full` deciding what `MailboxFull` becomes.
+    fn map_mailbox_full<D>(self, full: impl FnOnce(C) -> AskError<D>) -> AskError<D> {
         match self {
-            AskError::MailboxFull(_) => AskError::MailboxFull(()),
+            AskError::MailboxFull(c) => full(c),
             AskError::Timeout => AskError::Timeout,
             AskError::OutcomeUnknown => AskError::OutcomeUnknown,
             AskError::Conflict { attempts } => AskError::Conflict { attempts },
             AskError::Store(e) => AskError::Store(e),
+            AskError::Load(e) => AskError::Load(e),
+            AskError::CommandIdReused {
+                command_id,
+                stored,
+                asked,
+            } => AskError::CommandIdReused {
+                command_id,
+                stored,
+                asked,
+            },
+            AskError::WrongAggregateType {
+                actor,
+                stored,
+                asked,
+            } => AskError::WrongAggregateType {
+                actor,
+                stored,
+                asked,
+            },
             AskError::Codec(e) => AskError::Codec(e),
             AskError::Panicked(m) => AskError::Panicked(m),
             AskError::ShuttingDown => AskError::ShuttingDown,
@@ -137,16 +214,7 @@ impl<C> AskError<C> {
 
 /// Errors the actor sends back, without the command (which the actor no longer has).
 pub(crate) fn rebrand<C>(e: AskError<()>) -> AskError<C> {
-    match e {
-        // The actor never answers "mailbox full" (the caller sees it before sending); if it
-        // did, the command was not run, which is what `Timeout` says.
-        AskError::MailboxFull(()) => AskError::Timeout,
-        AskError::Timeout => AskError::Timeout,
-        AskError::OutcomeUnknown => AskError::OutcomeUnknown,
-        AskError::Conflict { attempts } => AskError::Conflict { attempts },
-        AskError::Store(e) => AskError::Store(e),
-        AskError::Codec(e) => AskError::Codec(e),
-        AskError::Panicked(m) => AskError::Panicked(m),
-        AskError::ShuttingDown => AskError::ShuttingDown,
-    }
+    // The actor never answers "mailbox full" (the caller sees it before sending); if it
+    // did, the command was not run, which is what `Timeout` says.
+    e.map_mailbox_full(|()| AskError::Timeout)
 }

@@ -73,6 +73,7 @@
 
 mod actor;
 mod aggregate;
+mod command_ids;
 mod error;
 mod mailbox;
 mod system;

@@ -35,6 +35,7 @@ pub(crate) struct Config {
     pub(crate) conflict_retries: u32,
     pub(crate) ask_timeout: Duration,
     pub(crate) recent_command_ids: usize,
+    pub(crate) command_id_skew: Duration,
 }
 
 impl Default for Config {
@@ -45,10 +46,14 @@ impl Default for Config {
             mailbox_capacity: 256,
             conflict_retries: 3,
             ask_timeout: Duration::from_secs(5),
-            recent_command_ids: 64,
+            recent_command_ids: DEFAULT_RECENT_COMMAND_IDS,
+            command_id_skew: Duration::from_secs(10),
         }
     }
 }
+
+/// How many caller-supplied command ids an active actor remembers by default.
+const DEFAULT_RECENT_COMMAND_IDS: usize = 32;
 
 /// What every actor of a system shares: the store, the broadcaster and the settings.
 pub(crate) struct Shared {
@@ -75,6 +80,7 @@ pub(crate) struct Counters {
     pub(crate) conflicts: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) appends: AtomicU64,
+    pub(crate) lookups: AtomicU64,
 }
 
 impl Counters {
@@ -100,6 +106,9 @@ pub struct ActorStats {
     pub duplicates: u64,
     /// Successful appends of decided events.
     pub appends: u64,
+    /// Command ids looked up in an actor's stored history (ids outside the remembered
+    /// window, at or below its horizon).
+    pub command_lookups: u64,
 }
 
 impl Shared {
@@ -287,15 +296,34 @@ impl ActorSystemBuilder {
         self
     }
 
-    /// How many recent command ids each active actor remembers for de-duplication
-    /// (default 64; 0 turns de-duplication off). Each costs 24 bytes while the actor is
-    /// active, and the list is kept in snapshots.
+    /// How many caller-supplied command ids each active actor remembers (default 32): the
+    /// window answered from memory, without a round trip. Older ids are not forgotten as
+    /// facts: they are looked up in the actor's stored history (see "Command ids" in
+    /// `docs/actors.md`), so this bounds speed, never correctness. Each id costs about 70
+    /// bytes while the actor is active (the entry and its index), and the window is kept in
+    /// snapshots. 0 sends every
+    /// caller-supplied id to the stored-history lookup.
     ///
     /// ```
     /// let b = aether_actor::ActorSystem::builder().recent_command_ids(256);
     /// ```
     pub fn recent_command_ids(mut self, n: usize) -> Self {
         self.config.recent_command_ids = n;
+        self
+    }
+
+    /// How far a caller's clock may be ahead of the clock that stamped the command's events
+    /// for a command-id lookup to find the command where its UUID v7 time points, less this
+    /// allowance (default 10 s). A clock further off only makes the lookup slower (it then
+    /// scans the rest of the history), never wrong; a larger allowance makes every lookup
+    /// scan more.
+    ///
+    /// ```
+    /// let b = aether_actor::ActorSystem::builder()
+    ///     .command_id_clock_skew(std::time::Duration::from_secs(600));
+    /// ```
+    pub fn command_id_clock_skew(mut self, skew: Duration) -> Self {
+        self.config.command_id_skew = skew;
         self
     }
 
@@ -499,6 +527,7 @@ impl ActorSystem {
             conflicts: get(&c.conflicts),
             duplicates: get(&c.duplicates),
             appends: get(&c.appends),
+            command_lookups: get(&c.lookups),
         }
     }
 
@@ -536,6 +565,8 @@ type Queued<A> = (Arc<Mailbox<Msg<A>>>, u64);
 pub(crate) struct TypeRuntime<A: Aggregate> {
     pub(crate) aggregate: A,
     pub(crate) shared: Arc<Shared>,
+    /// `A::TYPE_NAME`, shared by the events its actors append.
+    pub(crate) type_name: Arc<str>,
     shards: Box<[Registry<A>]>,
     shard_seed: u64,
     sweeper: AtomicBool,
@@ -546,6 +577,7 @@ impl<A: Aggregate> TypeRuntime<A> {
         TypeRuntime {
             aggregate,
             shared,
+            type_name: Arc::from(A::TYPE_NAME),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             shard_seed: aether_core::shard_seed(),
             sweeper: AtomicBool::new(false),
@@ -725,6 +757,7 @@ impl<A: Aggregate> Actors<A> {
             command_id: None,
             correlation_id: None,
             timeout: None,
+            deadline: None,
         }
     }
 
@@ -783,6 +816,7 @@ pub struct Ask<A: Aggregate> {
     command_id: Option<Uuid>,
     correlation_id: Option<Uuid>,
     timeout: Option<Duration>,
+    deadline: Option<std::time::Instant>,
 }
 
 impl<A: Aggregate> std::fmt::Debug for Ask<A> {
@@ -815,8 +849,28 @@ impl<A: Aggregate> Ask<A> {
     /// [`ask_timeout`](ActorSystemBuilder::ask_timeout)). If it passes before the actor
     /// started the command, the command is withdrawn ([`AskError::Timeout`]); after, the
     /// answer is [`AskError::OutcomeUnknown`].
+    ///
+    /// The actor checks the deadline before it decides the command: a deadline already
+    /// passed (a zero timeout included) is [`AskError::Timeout`], and the command never runs.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// The deadline for the answer as an instant (default: [`timeout`](Ask::timeout) from
+    /// the `await`). With both, the earlier one holds. Useful when one deadline covers
+    /// several steps: a deadline already passed is [`AskError::Timeout`] and the command
+    /// never runs.
+    ///
+    /// ```no_run
+    /// # use aether_actor::{Actors, Aggregate};
+    /// # async fn f<A: Aggregate>(accounts: Actors<A>, id: aether_core::ActorId, cmd: A::Command) {
+    /// let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    /// let outcome = accounts.ask(&id, cmd).deadline(deadline).await;
+    /// # }
+    /// ```
+    pub fn deadline(mut self, deadline: std::time::Instant) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -829,9 +883,19 @@ impl<A: Aggregate> Ask<A> {
             command_id,
             correlation_id,
             timeout,
+            deadline,
         } = self;
         if rt.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(AskError::ShuttingDown);
+        }
+        let now = tokio::time::Instant::now();
+        let mut until = now + timeout.unwrap_or(rt.shared.config.ask_timeout);
+        if let Some(d) = deadline {
+            until = until.min(tokio::time::Instant::from_std(d));
+        }
+        if until <= now {
+            // Already passed: not sent, never run.
+            return Err(AskError::Timeout);
         }
         let fresh_id = command_id.is_none();
         let command_id = command_id.unwrap_or_else(aether_core::new_id);
@@ -841,15 +905,14 @@ impl<A: Aggregate> Ask<A> {
             command_id,
             fresh_id,
             correlation_id: correlation_id.unwrap_or(command_id),
+            deadline: until,
             reply: tx,
         }));
-        let deadline =
-            tokio::time::Instant::now() + timeout.unwrap_or(rt.shared.config.ask_timeout);
         match rt.send(&id, msg) {
             Ok((mailbox, seq)) => Ok(Sent {
                 mailbox,
                 seq,
-                wait: tokio::time::timeout_at(deadline, rx),
+                wait: tokio::time::timeout_at(until, rx),
             }),
             Err(SendError::Full(Msg::Ask(m))) => Err(AskError::MailboxFull(m.command)),
             Err(SendError::Closed(Msg::Ask(_))) => Err(AskError::ShuttingDown),

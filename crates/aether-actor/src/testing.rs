@@ -75,7 +75,8 @@ impl<A: Aggregate> AggregateTest<A> {
         let result = aggregate.decide(&state, &command);
         if let Ok((events, reply)) = &result {
             let id = Uuid::now_v7();
-            let encoded = encode_events::<A>(events, reply, id, id, None)
+            let type_name: std::sync::Arc<str> = A::TYPE_NAME.into();
+            let encoded = encode_events::<A>(events, reply, (id, id), None, &type_name, None)
                 .unwrap_or_else(|e| panic!("{}: cannot encode the decision: {e}", A::TYPE_NAME));
             let actor = ActorId::new("aggregate-test").expect("a valid actor id");
             for (i, (new, event)) in encoded.into_iter().zip(events).enumerate() {

@@ -14,6 +14,7 @@ use crate::id::{ActorId, Namespace};
 
 /// What a subscription delivers.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum BusMessage {
     /// A stored event that matches the subscription's filter.
     Event(Arc<Event>),

@@ -1,6 +1,8 @@
 //! Events: [`NewEvent`] (to append) and [`Event`] (stored), with their [`Metadata`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -16,7 +18,10 @@ use crate::version::Version;
 pub const MAX_EVENT_TYPE_LEN: usize = 256;
 
 /// Metadata carried by every event.
+///
+/// `#[non_exhaustive]`: build it with [`Metadata::new`] and the setters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Metadata {
     /// Ties together everything caused by one outside request.
     #[serde(default)]
@@ -54,6 +59,58 @@ impl Metadata {
     }
 }
 
+/// What the first event of a command records about that command (record format 2): the
+/// reply it was answered with and, when the caller supplied the command id, the command's
+/// variant name and a hash of its encoding, so a retry with the same id is answered with
+/// the original reply and the same id with another command is recognised.
+///
+/// `#[non_exhaustive]`: build it with [`CommandRecord::new`] and the setters.
+///
+/// ```
+/// use aether_core::CommandRecord;
+/// let rec = CommandRecord::new(vec![0x01u8]).with_command("Deposit", 42);
+/// assert_eq!(rec.variant.as_deref(), Some("Deposit"));
+/// assert_eq!(rec.hash, Some(42));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CommandRecord {
+    /// The reply the command was answered with, in MessagePack with field names.
+    pub reply: Bytes,
+    /// The command's variant name (for instance `"Deposit"`), recorded only for command
+    /// ids the caller supplied.
+    #[serde(default)]
+    pub variant: Option<Cow<'static, str>>,
+    /// The 64-bit hash of the command's MessagePack encoding (XXH3-64, seed 0; see
+    /// [`command_hash`](crate::command_hash)), recorded only for command ids the caller
+    /// supplied.
+    #[serde(default)]
+    pub hash: Option<u64>,
+}
+
+impl CommandRecord {
+    /// A record of a command answered with `reply` (its encoding).
+    pub fn new(reply: impl Into<Bytes>) -> Self {
+        CommandRecord {
+            reply: reply.into(),
+            variant: None,
+            hash: None,
+        }
+    }
+
+    /// Sets the command's variant name and the hash of its encoding.
+    pub fn with_command(mut self, variant: impl Into<Cow<'static, str>>, hash: u64) -> Self {
+        self.variant = Some(variant.into());
+        self.hash = Some(hash);
+        self
+    }
+
+    /// Bytes the record adds to an event, roughly.
+    fn approx_size(&self) -> usize {
+        16 + self.reply.len() + self.variant.as_ref().map_or(0, |v| v.len())
+    }
+}
+
 /// An event to append: its id, type and payload. The store assigns the version and
 /// timestamp.
 ///
@@ -67,7 +124,11 @@ impl Metadata {
 /// let e = NewEvent::encode("Deposited", &Deposited { amount: 5 }).unwrap();
 /// assert_eq!(e.event_type, "Deposited");
 /// ```
+///
+/// `#[non_exhaustive]`: build it with [`NewEvent::new`] or [`NewEvent::encode`] and the
+/// `with_*` setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewEvent {
     /// Unique id of the event (a UUID v7 by default).
     pub id: Uuid,
@@ -77,6 +138,11 @@ pub struct NewEvent {
     pub data: Bytes,
     /// Correlation, causation and user headers.
     pub metadata: Metadata,
+    /// The type of the aggregate the actor is (for instance `"Account"`); every event of
+    /// one append has the same one. `None` for events appended outside the actor runtime.
+    pub aggregate_type: Option<Arc<str>>,
+    /// On the first event of a command: its reply, variant and hash.
+    pub command: Option<Arc<CommandRecord>>,
 }
 
 impl NewEvent {
@@ -87,6 +153,8 @@ impl NewEvent {
             event_type: event_type.into(),
             data: data.into(),
             metadata: Metadata::default(),
+            aggregate_type: None,
+            command: None,
         }
     }
 
@@ -110,6 +178,18 @@ impl NewEvent {
         self
     }
 
+    /// Sets the aggregate type of the actor the event is appended to.
+    pub fn with_aggregate_type(mut self, aggregate_type: impl Into<Arc<str>>) -> Self {
+        self.aggregate_type = Some(aggregate_type.into());
+        self
+    }
+
+    /// Sets what the event records about the command that produced it (its first event).
+    pub fn with_command(mut self, command: CommandRecord) -> Self {
+        self.command = Some(Arc::new(command));
+        self
+    }
+
     /// The size the event takes in a store, roughly: payload, type, headers and a fixed
     /// overhead. Stores compare it with their limit.
     pub fn approx_size(&self) -> usize {
@@ -123,6 +203,8 @@ impl NewEvent {
                 .iter()
                 .map(|(k, v)| k.len() + v.len() + 4)
                 .sum::<usize>()
+            + self.aggregate_type.as_ref().map_or(0, |t| t.len())
+            + self.command.as_ref().map_or(0, |c| c.approx_size())
     }
 
     /// Checks what every store requires of the events of one append: at least one, each
@@ -150,6 +232,17 @@ impl NewEvent {
         for e in events {
             e.validate(max_event_bytes)?;
             total += e.approx_size();
+        }
+        let aggregate_type = &events[0].aggregate_type;
+        if let Some(other) = events.iter().find(|e| e.aggregate_type != *aggregate_type) {
+            return Err(Error::invalid(
+                "append",
+                format!(
+                    "the events of one append belong to one aggregate type, not {:?} and {:?}",
+                    aggregate_type.as_deref(),
+                    other.aggregate_type.as_deref()
+                ),
+            ));
         }
         if let Some(id) = repeated_id(events) {
             return Err(Error::invalid(
@@ -211,11 +304,16 @@ impl NewEvent {
             && self.event_type == stored.event_type
             && self.data == stored.data
             && self.metadata == stored.metadata
+            && self.aggregate_type == stored.aggregate_type
+            && self.command == stored.command
     }
 }
 
 /// A stored event: immutable, with its actor, version and the time it was stored.
+///
+/// `#[non_exhaustive]`: stores build it with [`Event::from_new`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// Unique id of the event.
     pub id: Uuid,
@@ -229,9 +327,17 @@ pub struct Event {
     pub data: Bytes,
     /// Correlation, causation and user headers.
     pub metadata: Metadata,
-    /// When the store accepted the event (UTC).
+    /// When the store accepted the event (UTC): the appending process's wall clock,
+    /// clamped so that timestamps never go backwards along an actor's history.
     #[serde(with = "time::serde::timestamp::nanoseconds")]
     pub timestamp: OffsetDateTime,
+    /// The type of the aggregate the actor is, as recorded by the append (record format 2);
+    /// `None` for events stored without one (format 1, or appended outside the runtime).
+    #[serde(default)]
+    pub aggregate_type: Option<Arc<str>>,
+    /// On the first event of a command: its reply, variant and hash (record format 2).
+    #[serde(default)]
+    pub command: Option<Arc<CommandRecord>>,
 }
 
 impl Event {
@@ -250,7 +356,14 @@ impl Event {
             data: new.data,
             metadata: new.metadata,
             timestamp,
+            aggregate_type: new.aggregate_type,
+            command: new.command,
         }
+    }
+
+    /// The type of the aggregate the actor is, when the append recorded it.
+    pub fn aggregate_type(&self) -> Option<&str> {
+        self.aggregate_type.as_deref()
     }
 
     /// Decodes the payload from MessagePack.

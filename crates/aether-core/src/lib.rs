@@ -39,6 +39,7 @@
 
 mod bus;
 pub mod codec;
+mod command;
 mod describe;
 mod error;
 mod event;
@@ -52,9 +53,10 @@ mod version;
 pub use bus::{
     BusMessage, EventBroadcaster, EventBus, EventFilter, Subscription, DEFAULT_BUS_CAPACITY,
 };
+pub use command::{command_hash, command_variant, find_command, LookupCost};
 pub use describe::{AggregateDescription, DescribeAggregate};
 pub use error::{BoxError, Error, ErrorKind, Result, VersionConflict};
-pub use event::{Event, Metadata, NewEvent, MAX_EVENT_TYPE_LEN};
+pub use event::{CommandRecord, Event, Metadata, NewEvent, MAX_EVENT_TYPE_LEN};
 pub use id::{
     decode_token, encode_token, encode_token_into, ActorId, Namespace, MAX_ACTOR_ID_LEN,
     MAX_NAMESPACE_LEN,

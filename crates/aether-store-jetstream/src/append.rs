@@ -136,7 +136,14 @@ impl JetStreamEventStore {
         }
         let payload = {
             let mut arena = self.inner.arena.lock().unwrap_or_else(|p| p.into_inner());
-            record::encode_events_into(&mut arena, actor, first, events, time)?
+            record::encode_events_into(
+                &mut arena,
+                actor,
+                first,
+                events,
+                time,
+                self.inner.options.record_format,
+            )?
         };
         let limit = self.max_append_bytes();
         if payload.len() > limit {
@@ -175,18 +182,19 @@ impl JetStreamEventStore {
                 now
             }
         };
-        let time = OffsetDateTime::now_utc();
-        let payload = self.encode(actor, v + 1, &events, time)?;
+        let mut time = tail.next_time(OffsetDateTime::now_utc());
+        let mut payload = self.encode(actor, v + 1, &events, time)?;
         // The caller's events are freed now, while they are still in the CPU's cache; a
         // retry or a refusal is told from another append by the record encoded from them.
-        let mine = Mine::Encoded {
-            payload: &payload,
-            first_id: events[0].id,
-            count: events.len(),
-        };
+        let (first_id, count) = (events[0].id, events.len());
         drop(events);
         let mut same_tail_refusals = 0;
         loop {
+            let mine = Mine::Encoded {
+                payload: &payload,
+                first_id,
+                count,
+            };
             match self
                 .publish(subject, &payload, v + 1, &mine, tail.seq, deadline)
                 .await?
@@ -211,6 +219,15 @@ impl JetStreamEventStore {
                                 ExpectedVersion::Exact(v),
                                 now.version,
                             ));
+                        }
+                        if now.time > time {
+                            // The record must not be stamped before the actor's latest
+                            // append, which is later than the cache said: same record, new
+                            // time.
+                            if let Some(restamped) = record::restamped(&payload, now.time) {
+                                payload = restamped;
+                                time = now.time;
+                            }
                         }
                         tail = now;
                         continue;
@@ -252,7 +269,7 @@ impl JetStreamEventStore {
         };
         let mut pause = Duration::from_millis(1);
         loop {
-            let time = OffsetDateTime::now_utc();
+            let time = tail.next_time(OffsetDateTime::now_utc());
             let payload = self.encode(actor, tail.version + 1, events, time)?;
             match self
                 .publish(
@@ -314,7 +331,12 @@ impl JetStreamEventStore {
         time: OffsetDateTime,
     ) -> Appended {
         let last = first + count as u64 - 1;
-        self.inner.cache.observe(actor, Tail { version: last, seq });
+        let tail = Tail {
+            version: last,
+            seq,
+            time,
+        };
+        self.inner.cache.observe(actor, tail);
         Appended {
             first_version: first,
             version: last,
@@ -545,6 +567,7 @@ impl JetStreamEventStore {
                 let tail = Tail {
                     version: rec.last(),
                     seq: m.sequence,
+                    time: rec.time(),
                 };
                 self.inner.cache.observe(actor, tail);
                 Ok((tail, Some(rec)))

@@ -17,6 +17,10 @@
 //!   consumer for long histories, with bounded memory; reads that must see the handle's own
 //!   writes are checked against what it knows and go to the stream leader when a replica
 //!   lags;
+//! * **records** in MessagePack, format 2 by default (aggregate type, command records),
+//!   format 1 (what earlier versions read) on request for a rolling upgrade
+//!   ([`JetStreamStoreOptions::record_format`]); both are read. Timestamps never go
+//!   backwards along an actor's history;
 //! * **snapshots** in their own stream, the newest few retained, large ones in chunks;
 //! * **safe streams**: `discard: New`, explicit limits, `deny_delete`, `deny_purge`, created
 //!   or verified at open; a registry entry tells a first open from a stream that vanished,

@@ -46,6 +46,7 @@ pub struct JetStreamStoreOptions {
     pub(crate) read_buffer_bytes: usize,
     pub(crate) cache_capacity: usize,
     pub(crate) replica_reads: Option<bool>,
+    pub(crate) record_format: u32,
     pub(crate) connection: ConnectionOptions,
 }
 
@@ -65,6 +66,7 @@ impl Default for JetStreamStoreOptions {
             read_buffer_bytes: 4 << 20,
             cache_capacity: 100_000,
             replica_reads: None,
+            record_format: 2,
             connection: ConnectionOptions::default(),
         }
     }
@@ -225,6 +227,26 @@ impl JetStreamStoreOptions {
         self
     }
 
+    /// The format of the event records this handle writes: 2 (the default) or 1. Both are
+    /// always read.
+    ///
+    /// Format 2 stores the aggregate type and a command's reply, variant and hash in fields
+    /// of their own. Versions of Aether before it read only format 1 and refuse a format-2
+    /// record as a `Codec` error, so a rolling upgrade goes in two steps: deploy this version
+    /// everywhere with `record_format(1)` (it writes what old processes read: the aggregate
+    /// type, variant and hash are dropped and a reply is the `aether-reply` metadata header
+    /// holding the lowercase hex of its bytes), then, once no process of an older version
+    /// is left, switch to 2. Anything but 1 or 2 is refused when the store opens
+    /// (`InvalidInput`).
+    ///
+    /// ```
+    /// let during_the_upgrade = aether_store_jetstream::JetStreamStoreOptions::new().record_format(1);
+    /// ```
+    pub fn record_format(mut self, format: u32) -> Self {
+        self.record_format = format;
+        self
+    }
+
     /// The connection [`connect`](crate::JetStreamEventStore::connect) opens (credentials,
     /// TLS, timeouts). Ignored by [`open`](crate::JetStreamEventStore::open), which uses the
     /// client it is given.
@@ -250,6 +272,16 @@ impl JetStreamStoreOptions {
             return Err(Error::invalid(
                 "store options",
                 "the duplicate window must not be zero",
+            ));
+        }
+        if !(1..=2).contains(&self.record_format) {
+            return Err(Error::invalid(
+                "store options",
+                format!(
+                    "record_format must be 1 or 2, not {} (this version writes and reads event \
+                     record formats 1 and 2)",
+                    self.record_format
+                ),
             ));
         }
         if self.request_timeout.is_zero() {
@@ -502,5 +534,32 @@ impl ConnectionOptions {
         }
         Ok(o.connection_timeout(self.connect_timeout)
             .request_timeout(Some(request_timeout)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_format_is_1_or_2() {
+        assert_eq!(JetStreamStoreOptions::new().record_format, 2);
+        for ok in [1, 2] {
+            assert!(JetStreamStoreOptions::new()
+                .record_format(ok)
+                .validate()
+                .is_ok());
+        }
+        for bad in [0, 3, u32::MAX] {
+            let e = JetStreamStoreOptions::new()
+                .record_format(bad)
+                .validate()
+                .unwrap_err();
+            assert_eq!(e.kind(), aether_core::ErrorKind::InvalidInput);
+            assert!(
+                e.to_string().contains("record_format must be 1 or 2"),
+                "{e}"
+            );
+        }
     }
 }

@@ -200,6 +200,7 @@ impl JetStreamEventStore {
         let tail = Tail {
             version: rec.last(),
             seq: m.sequence,
+            time: rec.time(),
         };
         match cached {
             // A replica behind what this handle knows: what it knows is the answer.
@@ -353,6 +354,8 @@ struct Reader {
     last: Option<Version>,
     /// The stream sequence of the message holding `last`, when known.
     tail_seq: Option<u64>,
+    /// The time of the record holding `last`, when known.
+    last_time: Option<aether_core::OffsetDateTime>,
     /// What is known to be stored at least (a replica read must reach it).
     floor: Option<Tail>,
     phase: Phase,
@@ -389,6 +392,7 @@ impl Reader {
             start_seq: position.saturating_add(1).max(1),
             last: None,
             tail_seq: None,
+            last_time: None,
             floor: None,
             phase: Phase::Start,
             may_use_consumer,
@@ -463,6 +467,7 @@ impl Reader {
             Some(_) => {}
         }
         self.last = Some(rec.last());
+        self.last_time = Some(rec.time());
         self.tail_seq = seq;
         if let Some(seq) = seq {
             self.next_seq = seq + 1;
@@ -476,13 +481,18 @@ impl Reader {
         self.next_seq = 1;
         self.last = None;
         self.tail_seq = None;
+        self.last_time = None;
         self.phase = Phase::Pages;
     }
 
     /// Feeds the handle's cache with the newest message read so far.
     fn remember(&self) {
-        if let (Some(last), Some(seq)) = (self.last, self.tail_seq) {
-            let tail = Tail { version: last, seq };
+        if let (Some(last), Some(seq), Some(time)) = (self.last, self.tail_seq, self.last_time) {
+            let tail = Tail {
+                version: last,
+                seq,
+                time,
+            };
             self.store.inner.cache.observe(&self.actor, tail);
         }
     }
@@ -511,6 +521,7 @@ impl Reader {
                             self.next_seq = f.seq + 1;
                             self.last = Some(f.version);
                             self.tail_seq = Some(f.seq);
+                            self.last_time = Some(f.time);
                         }
                     }
                     self.phase = Phase::Pages;
@@ -601,6 +612,7 @@ impl Reader {
                                 self.next_seq = seq;
                                 self.last = Some(first - 1);
                                 self.tail_seq = None;
+                                self.last_time = None;
                             }
                             Ok(None) => {}
                             Err(e) => return self.stop(e),

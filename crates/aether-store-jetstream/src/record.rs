@@ -5,22 +5,38 @@
 //! add fields without breaking what is stored, and a reader meeting a format it does not
 //! know says so instead of guessing. Bytes that are not a well-formed record (a message
 //! not written by Aether) decode to [`Error::Codec`], never a panic.
+//!
+//! Event records are written in format 2 (the default) or, for a rolling upgrade from a
+//! version that reads only format 1, in format 1; both are read. `docs/jetstream.md`
+//! describes both layouts byte by byte.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aether_core::{
-    ActorId, ActorSnapshot, Error, Event, Metadata, NewEvent, OffsetDateTime, Result,
-    StorePosition, Version,
+    ActorId, ActorSnapshot, CommandRecord, Error, Event, Metadata, NewEvent, OffsetDateTime,
+    Result, StorePosition, Version,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The format of event records written by this version of Aether.
-pub(crate) const EVENT_FORMAT: u32 = 1;
+/// The format of event records this version of Aether writes by default.
+pub(crate) const EVENT_FORMAT: u32 = 2;
+/// The event record format of earlier versions, still read, and written on request
+/// (`JetStreamStoreOptions::record_format(1)`) during a rolling upgrade.
+pub(crate) const EVENT_FORMAT_1: u32 = 1;
 /// The format of snapshot records written by this version of Aether.
 pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
 
+/// The metadata header a format-1 record keeps a command's reply in: the lowercase hex of
+/// the reply's bytes, on the command's first event (what the actor runtime of format-1
+/// versions writes and reads).
+pub(crate) const REPLY_HEADER: &str = "aether-reply";
+
 /// The event record as serde writes it: the reference the hand-written encoder is tested
-/// against.
+/// against (format 2; format 1 has no `type` and keeps a reply in the metadata).
 #[cfg(test)]
 #[derive(Serialize)]
 struct RecordOut<'a> {
@@ -29,21 +45,40 @@ struct RecordOut<'a> {
     first: u64,
     #[serde(with = "time::serde::timestamp::nanoseconds")]
     time: OffsetDateTime,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    aggregate_type: Option<&'a str>,
     events: EventsOut<'a>,
 }
 
 /// The events of a record, serialized straight from the caller's slice.
 #[cfg(test)]
-struct EventsOut<'a>(&'a [NewEvent]);
+struct EventsOut<'a>(&'a [NewEvent], u32);
 
 #[cfg(test)]
 impl Serialize for EventsOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|e| EventOut {
-            id: e.id,
-            event_type: &e.event_type,
-            data: &e.data,
-            meta: (e.metadata != Metadata::default()).then_some(&e.metadata),
+        let format = self.1;
+        s.collect_seq(self.0.iter().map(|e| {
+            let meta = if format == EVENT_FORMAT_1 {
+                format1_metadata(Some(&e.metadata), e.command.as_deref())
+            } else {
+                Cow::Borrowed(&e.metadata)
+            };
+            EventOut {
+                id: e.id,
+                event_type: &e.event_type,
+                data: &e.data,
+                meta: (*meta != Metadata::default()).then_some(meta),
+                cmd: e
+                    .command
+                    .as_deref()
+                    .filter(|_| format != EVENT_FORMAT_1)
+                    .map(|c| CommandOut {
+                        reply: &c.reply,
+                        variant: c.variant.as_deref(),
+                        hash: c.hash,
+                    }),
+            }
         }))
     }
 }
@@ -57,18 +92,42 @@ struct EventOut<'a> {
     #[serde(with = "serde_bytes")]
     data: &'a [u8],
     #[serde(skip_serializing_if = "Option::is_none")]
-    meta: Option<&'a Metadata>,
+    meta: Option<Cow<'a, Metadata>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cmd: Option<CommandOut<'a>>,
 }
 
-/// Decoded without copying: strings and payloads borrow the message's bytes.
+#[cfg(test)]
+#[derive(Serialize)]
+struct CommandOut<'a> {
+    #[serde(with = "serde_bytes")]
+    reply: &'a [u8],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash: Option<u64>,
+}
+
+/// Decoded without copying: strings and payloads borrow the message's bytes. Reads both
+/// formats; the keys format 1 does not have are ignored in a format-1 record.
 #[derive(Deserialize)]
 struct RecordIn<'a> {
     format: u32,
     #[serde(borrow)]
-    actor: std::borrow::Cow<'a, str>,
+    actor: Cow<'a, str>,
     first: u64,
     #[serde(with = "time::serde::timestamp::nanoseconds")]
     time: OffsetDateTime,
+    #[serde(rename = "type", default, borrow)]
+    aggregate_type: Option<Cow<'a, str>>,
+    /// Reserved (format 2): the id of the node that wrote the record. Read, not used.
+    #[serde(default, borrow)]
+    #[allow(dead_code)] // checked for its type only
+    node: Option<Cow<'a, str>>,
+    /// Reserved (format 2): the version of the shard map the writer held. Read, not used.
+    #[serde(default)]
+    #[allow(dead_code)] // checked for its type only
+    map: Option<u64>,
     #[serde(borrow)]
     events: Vec<EventIn<'a>>,
 }
@@ -77,79 +136,146 @@ struct RecordIn<'a> {
 struct EventIn<'a> {
     id: Uuid,
     #[serde(rename = "type", borrow)]
-    event_type: std::borrow::Cow<'a, str>,
+    event_type: Cow<'a, str>,
     #[serde(with = "serde_bytes", borrow)]
-    data: std::borrow::Cow<'a, [u8]>,
+    data: Cow<'a, [u8]>,
     #[serde(default)]
     meta: Option<Metadata>,
+    #[serde(default, borrow)]
+    cmd: Option<CommandIn<'a>>,
 }
 
-/// One event of a decoded record; its payload is a range of the message's bytes.
+#[derive(Deserialize)]
+struct CommandIn<'a> {
+    #[serde(with = "serde_bytes", borrow)]
+    reply: Cow<'a, [u8]>,
+    #[serde(default)]
+    variant: Option<String>,
+    #[serde(default)]
+    hash: Option<u64>,
+}
+
+/// One event of a decoded record; its payload (and reply) are ranges of the message's bytes.
 struct StoredEvent {
     id: Uuid,
     event_type: String,
     data: Bytes,
     meta: Option<Metadata>,
+    command: Option<Arc<CommandRecord>>,
 }
 
-/// Encodes the record of one append: `events` stored as versions `first..`.
+/// The metadata a format-1 record stores for an event with `metadata` and `command`: the
+/// metadata, with the command's reply as the lowercase hex [`REPLY_HEADER`].
+fn format1_metadata<'a>(
+    metadata: Option<&'a Metadata>,
+    command: Option<&CommandRecord>,
+) -> Cow<'a, Metadata> {
+    static NONE: std::sync::OnceLock<Metadata> = std::sync::OnceLock::new();
+    let metadata = metadata.unwrap_or_else(|| NONE.get_or_init(Metadata::default));
+    match command {
+        None => Cow::Borrowed(metadata),
+        Some(c) => {
+            let mut m = metadata.clone();
+            let mut hex = String::with_capacity(c.reply.len() * 2);
+            for b in &c.reply[..] {
+                hex.push(char::from(HEX[usize::from(b >> 4)]));
+                hex.push(char::from(HEX[usize::from(b & 15)]));
+            }
+            m.headers.insert(REPLY_HEADER.to_owned(), hex);
+            Cow::Owned(m)
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Encodes the record of one append in `format` (see [`encode_events_into`]).
 #[cfg(test)]
 pub(crate) fn encode_events(
     actor: &ActorId,
     first: Version,
     events: &[NewEvent],
     time: OffsetDateTime,
+    format: u32,
 ) -> Result<Vec<u8>> {
     let mut buf = bytes::BytesMut::new();
-    Ok(encode_events_into(&mut buf, actor, first, events, time)?.to_vec())
+    Ok(encode_events_into(&mut buf, actor, first, events, time, format)?.to_vec())
 }
 
-/// Encodes the record of one append into the spare room of `buf` and splits it off:
-/// consecutive records share one allocation instead of each taking its own.
+/// Encodes the record of one append (`events` stored as versions `first..`, stamped `time`)
+/// in `format` (2, or 1 for readers of earlier versions) into the spare room of `buf` and
+/// splits it off: consecutive records share one allocation instead of each taking its own.
 ///
 /// Written by hand, byte for byte what `rmp_serde::encode::write_named` makes of
 /// [`RecordOut`] (a test holds the two equal): this runs once per append, and going through
 /// serde and `io::Write` cost about twice as much (so did `rmp`'s own primitives, which write
-/// through `io::Write`: 38 against 20 ns per event). Only non-empty metadata goes through
-/// serde.
+/// through `io::Write`: 38 against 20 ns per event). Metadata is written by hand too, as
+/// serde writes [`Metadata`].
+///
+/// Format 1 drops the aggregate type and a command's variant and hash, and keeps a
+/// command's reply as the hex [`REPLY_HEADER`] of its event's metadata.
 pub(crate) fn encode_events_into(
     buf: &mut bytes::BytesMut,
     actor: &ActorId,
     first: Version,
     events: &[NewEvent],
     time: OffsetDateTime,
+    format: u32,
 ) -> Result<Bytes> {
-    use bytes::BufMut;
     let Ok(count) = u32::try_from(events.len()) else {
         return Err(Error::invalid("append", "too many events in one append"));
     };
-    // An estimate with room to spare (metadata aside, which `put_*` grows the buffer for).
+    let v1 = format == EVENT_FORMAT_1;
+    // The aggregate type is the record's: every event of an append has the same one.
+    let aggregate_type = events
+        .first()
+        .and_then(|e| e.aggregate_type.as_deref())
+        .filter(|_| !v1);
+    // An estimate with room to spare (`put_*` grow the buffer should it be short).
     let size = 96
         + actor.as_str().len()
+        + aggregate_type.map_or(0, str::len)
         + events
             .iter()
-            .map(|e| 48 + e.event_type.len() + e.data.len())
+            .map(|e| {
+                48 + e.event_type.len()
+                    + e.data.len()
+                    + metadata_estimate(&e.metadata)
+                    + e.command.as_ref().map_or(0, |c| {
+                        48 + 2 * c.reply.len() + c.variant.as_ref().map_or(0, |v| v.len())
+                    })
+            })
             .sum::<usize>();
     if buf.capacity() - buf.len() < size {
         buf.reserve(size.max(ARENA_CHUNK));
     }
-    let start = buf.len();
     // `split` below takes the whole buffer: it holds nothing but this record.
-    debug_assert_eq!(start, 0, "the arena is split after every record");
-    put_map_len(buf, 5);
+    debug_assert!(buf.is_empty(), "the arena is split after every record");
+    put_map_len(buf, 5 + u32::from(aggregate_type.is_some()));
     put_str(buf, "format");
-    put_uint(buf, u64::from(EVENT_FORMAT));
+    put_uint(
+        buf,
+        u64::from(if v1 { EVENT_FORMAT_1 } else { EVENT_FORMAT }),
+    );
     put_str(buf, "actor");
     put_str(buf, actor.as_str());
     put_str(buf, "first");
     put_uint(buf, first);
     put_str(buf, "time");
     put_bin(buf, &time.unix_timestamp_nanos().to_be_bytes());
+    if let Some(t) = aggregate_type {
+        put_str(buf, "type");
+        put_str(buf, t);
+    }
     put_str(buf, "events");
     put_array_len(buf, count);
     for e in events {
-        let meta = e.metadata != Metadata::default();
-        put_map_len(buf, if meta { 4 } else { 3 });
+        let meta = has_metadata(&e.metadata);
+        let (meta, reply_header, cmd) = match &e.command {
+            Some(c) if v1 => (true, Some(&c.reply[..]), None),
+            c => (meta, None, c.as_deref()),
+        };
+        put_map_len(buf, 3 + u32::from(meta) + u32::from(cmd.is_some()));
         put_str(buf, "id");
         put_bin(buf, e.id.as_bytes());
         put_str(buf, "type");
@@ -158,14 +284,100 @@ pub(crate) fn encode_events_into(
         put_bin(buf, &e.data);
         if meta {
             put_str(buf, "meta");
-            let written = rmp_serde::encode::write_named(&mut (&mut *buf).writer(), &e.metadata);
-            if let Err(err) = written {
-                buf.truncate(start);
-                return Err(Error::codec("cannot encode event metadata", err));
+            put_metadata(buf, &e.metadata, reply_header);
+        }
+        if let Some(c) = cmd {
+            put_str(buf, "cmd");
+            put_map_len(
+                buf,
+                1 + u32::from(c.variant.is_some()) + u32::from(c.hash.is_some()),
+            );
+            put_str(buf, "reply");
+            put_bin(buf, &c.reply);
+            if let Some(v) = &c.variant {
+                put_str(buf, "variant");
+                put_str(buf, v);
+            }
+            if let Some(h) = c.hash {
+                put_str(buf, "hash");
+                put_uint(buf, h);
             }
         }
     }
     Ok(buf.split().freeze())
+}
+
+/// Whether `m` is not empty (empty metadata is not written).
+fn has_metadata(m: &Metadata) -> bool {
+    m.correlation_id.is_some() || m.causation_id.is_some() || !m.headers.is_empty()
+}
+
+fn metadata_estimate(m: &Metadata) -> usize {
+    if !has_metadata(m) {
+        return 0;
+    }
+    80 + m
+        .headers
+        .iter()
+        .map(|(k, v)| 10 + k.len() + v.len())
+        .sum::<usize>()
+}
+
+/// `m` as serde writes [`Metadata`] with field names: a map of `correlation_id` and
+/// `causation_id` (16-byte binaries, or nil) and `headers` (a map of strings, in key
+/// order). With `reply`, its lowercase hex is the [`REPLY_HEADER`] (format 1).
+fn put_metadata(buf: &mut bytes::BytesMut, m: &Metadata, reply: Option<&[u8]>) {
+    use bytes::BufMut;
+    let put_id = |buf: &mut bytes::BytesMut, id: Option<Uuid>| match id {
+        Some(id) => put_bin(buf, id.as_bytes()),
+        None => buf.put_u8(0xc0),
+    };
+    put_map_len(buf, 3);
+    put_str(buf, "correlation_id");
+    put_id(buf, m.correlation_id);
+    put_str(buf, "causation_id");
+    put_id(buf, m.causation_id);
+    put_str(buf, "headers");
+    let Some(reply) = reply else {
+        put_map_len(buf, m.headers.len() as u32);
+        for (k, v) in &m.headers {
+            put_str(buf, k);
+            put_str(buf, v);
+        }
+        return;
+    };
+    let put_reply = |buf: &mut bytes::BytesMut| {
+        put_str(buf, REPLY_HEADER);
+        put_len(
+            buf,
+            reply.len() * 2,
+            Some((0xa0, 31)),
+            Some(0xd9),
+            0xda,
+            0xdb,
+        );
+        for b in reply {
+            buf.put_u8(HEX[usize::from(b >> 4)]);
+            buf.put_u8(HEX[usize::from(b & 15)]);
+        }
+    };
+    let replaced = m.headers.contains_key(REPLY_HEADER);
+    put_map_len(buf, (m.headers.len() + usize::from(!replaced)) as u32);
+    let mut written = false;
+    for (k, v) in &m.headers {
+        if k == REPLY_HEADER {
+            continue;
+        }
+        if !written && k.as_str() > REPLY_HEADER {
+            put_reply(buf);
+            written = true;
+        }
+        put_str(buf, k);
+        put_str(buf, v);
+    }
+    if !written {
+        put_reply(buf);
+    }
 }
 
 // MessagePack, as the `rmp` encoder writes it: the shortest form of each length and number.
@@ -246,11 +458,67 @@ fn put_uint(buf: &mut bytes::BytesMut, n: u64) {
 /// How much room the record arena takes at a time.
 const ARENA_CHUNK: usize = 64 * 1024;
 
+/// A record with its time replaced by `time`: the same bytes otherwise. `None` when `record`
+/// is not laid out as [`encode_events_into`] writes it.
+pub(crate) fn restamped(record: &Bytes, time: OffsetDateTime) -> Option<Bytes> {
+    let mut r = MsgpackReader { buf: record, at: 0 };
+    if !(0x85..=0x86).contains(&r.byte()?) || r.str()? != "format" {
+        return None;
+    }
+    r.uint()?;
+    if r.str()? != "actor" {
+        return None;
+    }
+    r.str()?;
+    if r.str()? != "first" {
+        return None;
+    }
+    r.uint()?;
+    if r.str()? != "time" || r.byte()? != 0xc4 || r.byte()? != 16 {
+        return None;
+    }
+    let mut out = record.to_vec();
+    out.get_mut(r.at..r.at + 16)?
+        .copy_from_slice(&time.unix_timestamp_nanos().to_be_bytes());
+    Some(Bytes::from(out))
+}
+
 /// A decoded event record: the events of one append.
 pub(crate) struct EventRecord {
+    format: u32,
     first: Version,
     time: OffsetDateTime,
+    aggregate_type: Option<Arc<str>>,
     events: Vec<StoredEvent>,
+}
+
+/// One event as the comparisons of retries see it.
+struct View<'a> {
+    id: Uuid,
+    event_type: &'a str,
+    data: &'a [u8],
+    meta: Option<&'a Metadata>,
+    command: Option<&'a CommandRecord>,
+    aggregate_type: Option<&'a str>,
+}
+
+impl View<'_> {
+    /// Whether both hold the same event as far as a record of `format` tells: format 2
+    /// everything, format 1 neither the aggregate type nor a command's variant and hash (its
+    /// reply is a metadata header there).
+    fn same(&self, other: &View<'_>, format: u32) -> bool {
+        if self.id != other.id || self.event_type != other.event_type || self.data != other.data {
+            return false;
+        }
+        if format == EVENT_FORMAT_1 {
+            return format1_metadata(self.meta, self.command)
+                == format1_metadata(other.meta, other.command);
+        }
+        let none = Metadata::default();
+        self.meta.unwrap_or(&none) == other.meta.unwrap_or(&none)
+            && self.command == other.command
+            && self.aggregate_type == other.aggregate_type
+    }
 }
 
 impl EventRecord {
@@ -269,6 +537,12 @@ impl EventRecord {
         self.time
     }
 
+    /// The format the record was written in.
+    #[cfg(test)]
+    pub(crate) fn format(&self) -> u32 {
+        self.format
+    }
+
     /// The id of the first event.
     pub(crate) fn first_id(&self) -> Uuid {
         self.events[0].id
@@ -280,28 +554,44 @@ impl EventRecord {
         self.events.get(usize::try_from(i).ok()?).map(|e| e.id)
     }
 
-    /// Whether the record holds exactly `events` (ids, types, payloads, metadata).
+    fn views(&self) -> impl Iterator<Item = View<'_>> {
+        self.events.iter().map(|e| View {
+            id: e.id,
+            event_type: &e.event_type,
+            data: &e.data,
+            meta: e.meta.as_ref(),
+            command: e.command.as_deref(),
+            aggregate_type: self.aggregate_type.as_deref(),
+        })
+    }
+
+    /// Whether the record holds exactly `events` as its format stores them (ids, types,
+    /// payloads, metadata; in format 2 also the aggregate type and command records; in
+    /// format 1 a command's reply as its hex header).
     pub(crate) fn same_content(&self, events: &[NewEvent]) -> bool {
         self.events.len() == events.len()
-            && self.events.iter().zip(events).all(|(s, n)| {
-                s.id == n.id
-                    && s.event_type == n.event_type
-                    && s.data == n.data
-                    && s.meta.as_ref().unwrap_or(&Metadata::default()) == &n.metadata
+            && self.views().zip(events).all(|(s, n)| {
+                let n = View {
+                    id: n.id,
+                    event_type: &n.event_type,
+                    data: &n.data,
+                    meta: Some(&n.metadata),
+                    command: n.command.as_deref(),
+                    aggregate_type: n.aggregate_type.as_deref(),
+                };
+                s.same(&n, self.format)
             })
     }
 
-    /// Whether both records hold the same events (ids, types, payloads, metadata), whatever
-    /// their versions and times.
+    /// Whether both records hold the same events, whatever their versions and times, as far
+    /// as the older of their formats tells.
     pub(crate) fn same_events(&self, other: &EventRecord) -> bool {
-        let none = Metadata::default();
+        let format = self.format.min(other.format);
         self.events.len() == other.events.len()
-            && self.events.iter().zip(&other.events).all(|(a, b)| {
-                a.id == b.id
-                    && a.event_type == b.event_type
-                    && a.data == b.data
-                    && a.meta.as_ref().unwrap_or(&none) == b.meta.as_ref().unwrap_or(&none)
-            })
+            && self
+                .views()
+                .zip(other.views())
+                .all(|(a, b)| a.same(&b, format))
     }
 
     /// The stored events with `from <= version <= to`.
@@ -313,29 +603,49 @@ impl EventRecord {
     ) -> impl Iterator<Item = Event> + '_ {
         let first = self.first;
         let timestamp = self.time;
+        let aggregate_type = self.aggregate_type;
         self.events
             .into_iter()
             .enumerate()
             .map(move |(i, e)| (first + i as u64, e))
             .filter(move |(v, _)| *v >= from && *v <= to)
-            .map(move |(version, e)| Event {
-                id: e.id,
-                event_type: e.event_type,
-                actor_id: actor.clone(),
-                version,
-                data: e.data,
-                metadata: e.meta.unwrap_or_default(),
-                timestamp,
+            .map(move |(version, e)| {
+                let mut event = blank_event();
+                event.id = e.id;
+                event.event_type = e.event_type;
+                event.actor_id = actor.clone();
+                event.version = version;
+                event.data = e.data;
+                event.metadata = e.meta.unwrap_or_default();
+                event.timestamp = timestamp;
+                event.aggregate_type.clone_from(&aggregate_type);
+                event.command = e.command;
+                event
             })
     }
 }
 
+/// An event with nothing in it, to fill in (`Event` is built outside aether-core only from
+/// a `NewEvent`, whose constructor would draw an id for nothing): a per-thread template
+/// whose clone allocates nothing.
+fn blank_event() -> Event {
+    thread_local! {
+        static BLANK: Event = Event::from_new(
+            ActorId::new("blank").expect("a valid actor id"),
+            0,
+            NewEvent::new(String::new(), Bytes::new()),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+    }
+    BLANK.with(Event::clone)
+}
+
 /// Decodes an event record found on `actor`'s subject (at stream sequence `seq`, for the
-/// error message).
+/// error message), in format 2 or 1.
 ///
 /// # Errors
-/// [`Error::Codec`] when the bytes are not an event record Aether can read, belong to
-/// another actor, or hold no events or impossible versions.
+/// [`Error::Codec`] when the bytes are not an event record Aether can read (another
+/// format included), belong to another actor, or hold no events or impossible versions.
 pub(crate) fn decode_events(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<EventRecord> {
     match decode_exact_layout(bytes, actor) {
         Some(rec) => Ok(rec),
@@ -359,26 +669,37 @@ fn decode_with_serde(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<EventRe
         message: format!("message {seq} on the subject of actor {actor}: {reason}"),
         source: None,
     };
-    if record.format != EVENT_FORMAT {
+    if record.format != EVENT_FORMAT && record.format != EVENT_FORMAT_1 {
         return Err(bad(format!(
-            "event record format {} is unknown to this version of Aether (it reads format {EVENT_FORMAT})",
+            "event record format {} is unknown to this version of Aether (it reads formats \
+             {EVENT_FORMAT_1} and {EVENT_FORMAT})",
             record.format
         )));
     }
     if record.actor != actor.as_str() {
         return Err(bad(format!("holds events of actor {:?}", record.actor)));
     }
+    // Format 1 has neither an aggregate type nor command records: such keys in a format-1
+    // record are not Aether's, and ignored as unknown keys are.
+    let v2 = record.format == EVENT_FORMAT;
+    let bytes_of = |b: Cow<'_, [u8]>| match b {
+        Cow::Borrowed(d) => sub_bytes(bytes, d),
+        Cow::Owned(d) => Bytes::from(d),
+    };
     let events: Vec<StoredEvent> = record
         .events
         .into_iter()
         .map(|e| StoredEvent {
             id: e.id,
             event_type: e.event_type.into_owned(),
-            data: match e.data {
-                std::borrow::Cow::Borrowed(d) => sub_bytes(bytes, d),
-                std::borrow::Cow::Owned(d) => Bytes::from(d),
-            },
+            data: bytes_of(e.data),
             meta: e.meta,
+            command: e.cmd.filter(|_| v2).map(|c| {
+                let mut rec = CommandRecord::new(bytes_of(c.reply));
+                rec.variant = c.variant.map(std::borrow::Cow::Owned);
+                rec.hash = c.hash;
+                Arc::new(rec)
+            }),
         })
         .collect();
     if events.is_empty() {
@@ -388,22 +709,32 @@ fn decode_with_serde(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<EventRe
         return Err(bad(format!("first version {} is impossible", record.first)));
     }
     Ok(EventRecord {
+        format: record.format,
         first: record.first,
         time: record.time,
+        aggregate_type: record.aggregate_type.filter(|_| v2).map(Arc::from),
         events,
     })
 }
 
 /// The record of `actor` in `bytes` when it is laid out exactly as [`encode_events_into`]
-/// writes it (fields in order, no metadata, nothing after it) and valid; `None` for
-/// anything else, which the serde decoder then reads or explains. Replays and activations
-/// decode every message, and this reads one in a fraction of serde's time.
+/// writes it (either format: keys in order, metadata as serde writes [`Metadata`], nothing
+/// after it; format 2 may also hold the reserved `node` and `map` keys) and valid; `None`
+/// for anything else, which the serde decoder then reads or explains. Replays and
+/// activations decode every message, and this reads one in a fraction of serde's time.
 fn decode_exact_layout(bytes: &Bytes, actor: &ActorId) -> Option<EventRecord> {
     let mut r = MsgpackReader { buf: bytes, at: 0 };
-    if r.byte()? != 0x85 || r.str()? != "format" || r.uint()? != u64::from(EVENT_FORMAT) {
+    let keys = r.fixmap_len()?;
+    if r.str()? != "format" {
         return None;
     }
-    if r.str()? != "actor" || r.str()? != actor.as_str() {
+    let format = r.uint()?;
+    let v2 = match u32::try_from(format).ok()? {
+        EVENT_FORMAT => true,
+        EVENT_FORMAT_1 if keys == 5 => false,
+        _ => return None,
+    };
+    if !(5..=8).contains(&keys) || r.str()? != "actor" || r.str()? != actor.as_str() {
         return None;
     }
     if r.str()? != "first" {
@@ -419,7 +750,26 @@ fn decode_exact_layout(bytes: &Bytes, actor: &ActorId) -> Option<EventRecord> {
     }
     let nanos: [u8; 16] = r.take(16)?.try_into().ok()?;
     let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from_be_bytes(nanos)).ok()?;
-    if r.str()? != "events" {
+    // Format 2's optional keys, in this order: `type`, then the reserved `node` and `map`.
+    let mut optional = keys - 5;
+    let mut key = r.str()?;
+    let mut aggregate_type = None;
+    if optional > 0 && key == "type" {
+        aggregate_type = Some(Arc::<str>::from(r.str()?));
+        optional -= 1;
+        key = r.str()?;
+    }
+    if optional > 0 && key == "node" {
+        r.str()?;
+        optional -= 1;
+        key = r.str()?;
+    }
+    if optional > 0 && key == "map" {
+        r.uint()?;
+        optional -= 1;
+        key = r.str()?;
+    }
+    if optional > 0 || key != "events" {
         return None;
     }
     let count = r.array_len()?;
@@ -430,7 +780,8 @@ fn decode_exact_layout(bytes: &Bytes, actor: &ActorId) -> Option<EventRecord> {
     }
     let mut events = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
-        if r.byte()? != 0x83 || r.str()? != "id" {
+        let keys = r.fixmap_len()?;
+        if !(3..=if v2 { 5 } else { 4 }).contains(&keys) || r.str()? != "id" {
             return None;
         }
         let id = Uuid::from_slice(r.bin()?).ok()?;
@@ -441,20 +792,42 @@ fn decode_exact_layout(bytes: &Bytes, actor: &ActorId) -> Option<EventRecord> {
         if r.str()? != "data" {
             return None;
         }
-        let data = r.bin()?;
+        let data = sub_bytes(bytes, r.bin()?);
+        let mut meta = None;
+        let mut command = None;
+        let mut optional = keys - 3;
+        if optional > 0 {
+            let mut key = r.str()?;
+            if key == "meta" {
+                meta = Some(r.metadata()?);
+                optional -= 1;
+                if optional > 0 {
+                    key = r.str()?;
+                }
+            }
+            if optional > 0 {
+                if key != "cmd" || optional > 1 {
+                    return None;
+                }
+                command = Some(Arc::new(r.command(bytes)?));
+            }
+        }
         events.push(StoredEvent {
             id,
             event_type,
-            data: sub_bytes(bytes, data),
-            meta: None,
+            data,
+            meta,
+            command,
         });
     }
     if r.at != bytes.len() || first == 0 || first.checked_add(count as u64).is_none() {
         return None;
     }
     Some(EventRecord {
+        format: if v2 { EVENT_FORMAT } else { EVENT_FORMAT_1 },
         first,
         time,
+        aggregate_type,
         events,
     })
 }
@@ -524,6 +897,83 @@ impl<'a> MsgpackReader<'a> {
             0xdd => Some(self.be(4)? as usize),
             _ => None,
         }
+    }
+
+    fn fixmap_len(&mut self) -> Option<u32> {
+        match self.byte()? {
+            b @ 0x80..=0x8f => Some(u32::from(b & 0x0f)),
+            _ => None,
+        }
+    }
+
+    fn map_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            b @ 0x80..=0x8f => Some(usize::from(b & 0x0f)),
+            0xde => Some(self.be(2)? as usize),
+            0xdf => Some(self.be(4)? as usize),
+            _ => None,
+        }
+    }
+
+    /// A uuid as serde writes an `Option<Uuid>`: a 16-byte binary, or nil.
+    fn optional_id(&mut self) -> Option<Option<Uuid>> {
+        if self.buf.get(self.at) == Some(&0xc0) {
+            self.at += 1;
+            return Some(None);
+        }
+        Some(Some(Uuid::from_slice(self.bin()?).ok()?))
+    }
+
+    /// [`Metadata`] as serde writes it with field names (see [`put_metadata`]).
+    fn metadata(&mut self) -> Option<Metadata> {
+        if self.fixmap_len()? != 3 || self.str()? != "correlation_id" {
+            return None;
+        }
+        let mut m = Metadata::new();
+        m.correlation_id = self.optional_id()?;
+        if self.str()? != "causation_id" {
+            return None;
+        }
+        m.causation_id = self.optional_id()?;
+        if self.str()? != "headers" {
+            return None;
+        }
+        let n = self.map_len()?;
+        let mut headers = BTreeMap::new();
+        for _ in 0..n {
+            let k = self.str()?;
+            let v = self.str()?;
+            headers.insert(k.to_owned(), v.to_owned());
+        }
+        m.headers = headers;
+        Some(m)
+    }
+
+    /// A command record as [`encode_events_into`] writes it; its reply a slice of `whole`.
+    fn command(&mut self, whole: &Bytes) -> Option<CommandRecord> {
+        let keys = self.fixmap_len()?;
+        if !(1..=3).contains(&keys) || self.str()? != "reply" {
+            return None;
+        }
+        let mut rec = CommandRecord::new(sub_bytes(whole, self.bin()?));
+        let mut optional = keys - 1;
+        if optional > 0 {
+            let mut key = self.str()?;
+            if key == "variant" {
+                rec.variant = Some(std::borrow::Cow::Owned(self.str()?.to_owned()));
+                optional -= 1;
+                if optional > 0 {
+                    key = self.str()?;
+                }
+            }
+            if optional > 0 {
+                if key != "hash" || optional > 1 {
+                    return None;
+                }
+                rec.hash = Some(self.uint()?);
+            }
+        }
+        Some(rec)
     }
 }
 
@@ -668,32 +1118,154 @@ mod tests {
         ActorId::new("acc-alice").unwrap()
     }
 
+    const FORMATS: [u32; 2] = [EVENT_FORMAT_1, EVENT_FORMAT];
+
+    /// What the actor runtime writes for one command: causation and correlation ids on every
+    /// event, the aggregate type, and the command record on the first event.
+    fn command_events(n: usize, reply: &[u8], with_id: bool) -> Vec<NewEvent> {
+        let meta = Metadata::new()
+            .correlation_id(Uuid::now_v7())
+            .causation_id(Uuid::now_v7());
+        (0..n)
+            .map(|i| {
+                let e = NewEvent::new(format!("Event{i}"), vec![i as u8; 12])
+                    .with_metadata(meta.clone())
+                    .with_aggregate_type("Account");
+                if i == 0 {
+                    let c = CommandRecord::new(reply.to_vec());
+                    e.with_command(if with_id {
+                        c.with_command("Deposit", 0xfeed)
+                    } else {
+                        c
+                    })
+                } else {
+                    e
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn event_record_round_trips_with_and_without_metadata() {
         let a = actor();
-        let events = vec![
-            NewEvent::new("Opened", b"x".to_vec()),
-            NewEvent::new("Deposited", vec![0u8, 255, 7]).with_metadata(
-                Metadata::new()
-                    .correlation_id(Uuid::now_v7())
-                    .causation_id(Uuid::now_v7())
-                    .header("k", "v"),
-            ),
-        ];
-        let bytes = encode_events(&a, 5, &events, OffsetDateTime::now_utc()).unwrap();
-        let rec = decode_events(&Bytes::from(bytes), &a, 9).unwrap();
-        assert_eq!(
-            (rec.first(), rec.last(), rec.first_id()),
-            (5, 6, events[0].id)
-        );
+        for format in FORMATS {
+            let events = vec![
+                NewEvent::new("Opened", b"x".to_vec()),
+                NewEvent::new("Deposited", vec![0u8, 255, 7]).with_metadata(
+                    Metadata::new()
+                        .correlation_id(Uuid::now_v7())
+                        .causation_id(Uuid::now_v7())
+                        .header("k", "v"),
+                ),
+            ];
+            let bytes = encode_events(&a, 5, &events, OffsetDateTime::now_utc(), format).unwrap();
+            let rec = decode_events(&Bytes::from(bytes), &a, 9).unwrap();
+            assert_eq!(
+                (rec.first(), rec.last(), rec.first_id(), rec.format()),
+                (5, 6, events[0].id, format)
+            );
+            assert!(rec.same_content(&events));
+            assert!(!rec.same_content(&events[..1]));
+            let before = OffsetDateTime::now_utc() - time::Duration::seconds(5);
+            let stored: Vec<Event> = rec.into_events(&a, 6, 100).collect();
+            assert_eq!(stored.len(), 1);
+            assert!(stored[0].timestamp > before);
+            assert_eq!(stored[0].version, 6);
+            assert!(events[1].same_content(&stored[0]));
+        }
+    }
+
+    #[test]
+    fn format_2_keeps_the_aggregate_type_and_command_records() {
+        let a = actor();
+        let events = command_events(3, b"\x81\xa7balance\x05", true);
+        let bytes = encode_events(&a, 1, &events, OffsetDateTime::now_utc(), EVENT_FORMAT).unwrap();
+        let bytes = Bytes::from(bytes);
+        let rec = decode_exact_layout(&bytes, &a).expect("the fast path reads it");
         assert!(rec.same_content(&events));
-        assert!(!rec.same_content(&events[..1]));
-        let before = OffsetDateTime::now_utc() - time::Duration::seconds(5);
-        let stored: Vec<Event> = rec.into_events(&a, 6, 100).collect();
-        assert_eq!(stored.len(), 1);
-        assert!(stored[0].timestamp > before);
-        assert_eq!(stored[0].version, 6);
-        assert!(events[1].same_content(&stored[0]));
+        let stored: Vec<Event> = rec.into_events(&a, 1, 100).collect();
+        assert_eq!(stored.len(), 3);
+        for (n, s) in events.iter().zip(&stored) {
+            assert!(n.same_content(s), "{n:?} {s:?}");
+            assert_eq!(s.aggregate_type(), Some("Account"));
+        }
+        let cmd = stored[0].command.as_deref().unwrap();
+        assert_eq!(&cmd.reply[..], b"\x81\xa7balance\x05");
+        assert_eq!(cmd.variant.as_deref(), Some("Deposit"));
+        assert_eq!(cmd.hash, Some(0xfeed));
+        assert!(stored[1].command.is_none());
+        assert!(stored[0].metadata.headers.is_empty());
+        // The reply is a slice of the message, not a copy.
+        let at = cmd.reply.as_ptr() as usize - bytes.as_ptr() as usize;
+        assert!(at < bytes.len());
+    }
+
+    #[test]
+    fn format_1_keeps_the_reply_as_a_hex_header_and_drops_the_rest() {
+        let a = actor();
+        let mut events = command_events(2, &[0x81, 0xa1, b'b', 0x0f], true);
+        events[0]
+            .metadata
+            .headers
+            .insert("zz".into(), "after".into());
+        events[0]
+            .metadata
+            .headers
+            .insert("aa".into(), "before".into());
+        let bytes =
+            encode_events(&a, 1, &events, OffsetDateTime::now_utc(), EVENT_FORMAT_1).unwrap();
+        let rec = decode_exact_layout(&Bytes::from(bytes), &a).expect("the fast path reads it");
+        assert_eq!(rec.format(), EVENT_FORMAT_1);
+        // A retry of these events is recognised: the record holds what format 1 stores.
+        assert!(rec.same_content(&events));
+        let mut other_reply = events.clone();
+        other_reply[0].command = Some(Arc::new(CommandRecord::new(vec![0x81u8])));
+        assert!(!rec.same_content(&other_reply));
+        // The variant and hash are not stored in format 1: they do not tell retries apart.
+        let mut other_hash = events.clone();
+        other_hash[0].command = Some(Arc::new(
+            CommandRecord::new(vec![0x81, 0xa1, b'b', 0x0f]).with_command("Other", 1),
+        ));
+        assert!(rec.same_content(&other_hash));
+        let stored: Vec<Event> = rec.into_events(&a, 1, 10).collect();
+        assert_eq!(stored[0].aggregate_type, None);
+        assert_eq!(stored[0].command, None);
+        let h = &stored[0].metadata.headers;
+        assert_eq!(h.get(REPLY_HEADER).map(String::as_str), Some("81a1620f"));
+        assert_eq!(h.get("aa").map(String::as_str), Some("before"));
+        assert_eq!(h.get("zz").map(String::as_str), Some("after"));
+        assert!(!stored[1].metadata.headers.contains_key(REPLY_HEADER));
+        assert_eq!(
+            stored[1].metadata.causation_id,
+            events[1].metadata.causation_id
+        );
+    }
+
+    #[test]
+    fn records_of_both_formats_holding_the_same_events_are_the_same_append() {
+        let a = actor();
+        let events = command_events(2, b"\x07", true);
+        let time = OffsetDateTime::now_utc();
+        let decode = |format| {
+            decode_events(
+                &Bytes::from(encode_events(&a, 3, &events, time, format).unwrap()),
+                &a,
+                1,
+            )
+            .unwrap()
+        };
+        let (v1, v2) = (decode(EVENT_FORMAT_1), decode(EVENT_FORMAT));
+        assert!(v1.same_events(&v2) && v2.same_events(&v1));
+        assert!(v1.same_events(&v1) && v2.same_events(&v2));
+        let mut other = events.clone();
+        other[1].data = Bytes::from_static(b"other");
+        let o2 = decode_events(
+            &Bytes::from(encode_events(&a, 3, &other, time, EVENT_FORMAT).unwrap()),
+            &a,
+            1,
+        )
+        .unwrap();
+        assert!(!v1.same_events(&o2) && !o2.same_events(&v2));
     }
 
     fn serde_encoding(
@@ -701,15 +1273,20 @@ mod tests {
         first: Version,
         events: &[NewEvent],
         time: OffsetDateTime,
+        format: u32,
     ) -> Vec<u8> {
         let record = RecordOut {
-            format: EVENT_FORMAT,
+            format,
             actor: actor.as_str(),
             first,
             time,
-            events: EventsOut(events),
+            aggregate_type: events[0]
+                .aggregate_type
+                .as_deref()
+                .filter(|_| format != EVENT_FORMAT_1),
+            events: EventsOut(events, format),
         };
-        rmp_serde::to_vec_named(&record).unwrap()
+        rmp_serde::encode::to_vec_named(&record).unwrap()
     }
 
     /// Lengths on both sides of every MessagePack size class.
@@ -720,24 +1297,70 @@ mod tests {
         ]
     }
 
-    fn new_event() -> impl Strategy<Value = NewEvent> {
-        (
-            edgy_len(),
-            edgy_len(),
-            any::<bool>(),
-            any::<u8>(),
-            prop::collection::btree_map("[a-zé]{0,40}", "[ -~]{0,300}", 0..3),
-        )
-            .prop_map(|(type_len, data_len, meta, fill, headers)| {
-                let event_type: String = "é".repeat(type_len / 2) + &"t".repeat(type_len % 2 + 1);
-                let mut e = NewEvent::new(event_type, vec![fill; data_len]);
-                if meta {
-                    let mut m = Metadata::new().correlation_id(Uuid::now_v7());
-                    m.headers = headers;
-                    e = e.with_metadata(m);
-                }
-                e
+    fn command() -> impl Strategy<Value = Option<CommandRecord>> {
+        prop::option::of((
+            prop_oneof![
+                0..40usize,
+                prop::sample::select(vec![127, 128, 255, 256, 65_536])
+            ],
+            prop::option::of("[A-Za-z]{0,40}"),
+            prop::option::of(any::<u64>()),
+        ))
+        .prop_map(|c| {
+            c.map(|(len, variant, hash)| {
+                let mut rec = CommandRecord::new(vec![0xa5u8; len]);
+                rec.variant = variant.map(std::borrow::Cow::Owned);
+                rec.hash = hash;
+                rec
             })
+        })
+    }
+
+    fn metadata() -> impl Strategy<Value = Metadata> {
+        (
+            any::<bool>(),
+            any::<bool>(),
+            prop::collection::btree_map(
+                prop_oneof!["[a-zé-]{0,40}", Just(REPLY_HEADER.to_owned())],
+                "[ -~]{0,300}",
+                0..3,
+            ),
+        )
+            .prop_map(|(corr, cause, headers)| {
+                let mut m = Metadata::new();
+                m.correlation_id = corr.then(Uuid::now_v7);
+                m.causation_id = cause.then(Uuid::now_v7);
+                m.headers = headers;
+                m
+            })
+    }
+
+    fn new_event() -> impl Strategy<Value = NewEvent> {
+        (edgy_len(), edgy_len(), any::<u8>(), metadata(), command()).prop_map(
+            |(type_len, data_len, fill, meta, cmd)| {
+                let event_type: String = "é".repeat(type_len / 2) + &"t".repeat(type_len % 2 + 1);
+                let mut e = NewEvent::new(event_type, vec![fill; data_len]).with_metadata(meta);
+                e.command = cmd.map(Arc::new);
+                e
+            },
+        )
+    }
+
+    fn events() -> impl Strategy<Value = Vec<NewEvent>> {
+        (
+            prop::collection::vec(new_event(), 1..20),
+            prop::option::of(prop_oneof!["[A-Za-z]{1,20}", "[a-z]{200,300}"]),
+        )
+            .prop_map(|(mut events, aggregate_type)| {
+                for e in &mut events {
+                    e.aggregate_type = aggregate_type.as_deref().map(Arc::from);
+                }
+                events
+            })
+    }
+
+    fn time(nanos: i128) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(nanos % 253_402_300_799_000_000_000).unwrap()
     }
 
     proptest! {
@@ -745,28 +1368,33 @@ mod tests {
 
         #[test]
         fn hand_written_encoding_is_what_serde_writes(
-            events in prop::collection::vec(new_event(), 1..20),
+            events in events(),
             first in prop_oneof![
                 1u64..300,
                 prop::sample::select(vec![65_535, 65_536, u64::from(u32::MAX), u64::from(u32::MAX) + 1, u64::MAX / 2]),
             ],
             nanos in -(1i128 << 90)..(1i128 << 90),
             actor in "[a-z0-9-]{1,200}",
+            format in prop::sample::select(FORMATS.to_vec()),
         ) {
             let actor = ActorId::new(actor).unwrap();
-            let time = OffsetDateTime::from_unix_timestamp_nanos(nanos % 253_402_300_799_000_000_000)
-                .unwrap();
+            let time = time(nanos);
             let mut arena = bytes::BytesMut::new();
-            let ours = encode_events_into(&mut arena, &actor, first, &events, time).unwrap();
-            prop_assert_eq!(&ours[..], &serde_encoding(&actor, first, &events, time)[..]);
+            let ours = encode_events_into(&mut arena, &actor, first, &events, time, format).unwrap();
+            prop_assert_eq!(&ours[..], &serde_encoding(&actor, first, &events, time, format)[..]);
             let rec = decode_events(&ours, &actor, 1).unwrap();
             prop_assert!(rec.same_content(&events));
             prop_assert_eq!(rec.time(), time);
+            prop_assert_eq!(rec.format(), format);
         }
     }
 
     fn same_record(a: &EventRecord, b: &EventRecord) -> bool {
-        a.first() == b.first() && a.time() == b.time() && a.same_events(b)
+        a.first() == b.first()
+            && a.time() == b.time()
+            && a.format == b.format
+            && a.aggregate_type == b.aggregate_type
+            && a.same_events(b)
     }
 
     proptest! {
@@ -774,20 +1402,23 @@ mod tests {
 
         #[test]
         fn the_fast_decoder_reads_what_the_encoder_writes_as_serde_does(
-            events in prop::collection::vec(new_event(), 1..20),
+            events in events(),
             first in prop_oneof![1u64..300, prop::sample::select(vec![65_536, u64::MAX / 2])],
             nanos in -(1i128 << 90)..(1i128 << 90),
+            format in prop::sample::select(FORMATS.to_vec()),
         ) {
             let actor = actor();
-            let time = OffsetDateTime::from_unix_timestamp_nanos(nanos % 253_402_300_799_000_000_000)
-                .unwrap();
-            let bytes = Bytes::from(encode_events(&actor, first, &events, time).unwrap());
+            let bytes = Bytes::from(encode_events(&actor, first, &events, time(nanos), format).unwrap());
             let by_serde = decode_with_serde(&bytes, &actor, 1).unwrap();
-            match decode_exact_layout(&bytes, &actor) {
-                Some(fast) => prop_assert!(same_record(&fast, &by_serde)),
-                // Only metadata sends a record Aether wrote down the serde path.
-                None => prop_assert!(events.iter().any(|e| e.metadata != Metadata::default())),
-            }
+            // Everything the encoder writes, metadata and command records included, takes
+            // the fast path.
+            let fast = decode_exact_layout(&bytes, &actor);
+            prop_assert!(fast.as_ref().is_some_and(|f| same_record(f, &by_serde)));
+            let (fast, serde): (Vec<Event>, Vec<Event>) = (
+                fast.unwrap().into_events(&actor, 1, u64::MAX).collect(),
+                by_serde.into_events(&actor, 1, u64::MAX).collect(),
+            );
+            prop_assert_eq!(fast, serde);
             prop_assert!(decode_exact_layout(&bytes, &ActorId::new("other").unwrap()).is_none());
         }
 
@@ -796,10 +1427,16 @@ mod tests {
             flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
             cut in any::<prop::sample::Index>(),
             truncate in any::<bool>(),
+            format in prop::sample::select(FORMATS.to_vec()),
+            commands in any::<bool>(),
         ) {
             let actor = actor();
-            let events: Vec<NewEvent> = (0..3).map(|i| NewEvent::new("T", vec![i; 40])).collect();
-            let mut bytes = encode_events(&actor, 7, &events, OffsetDateTime::now_utc()).unwrap();
+            let events: Vec<NewEvent> = if commands {
+                command_events(3, b"\x81\xa1a\x01", true)
+            } else {
+                (0..3).map(|i| NewEvent::new("T", vec![i; 40])).collect()
+            };
+            let mut bytes = encode_events(&actor, 7, &events, OffsetDateTime::now_utc(), format).unwrap();
             for (at, value) in flips {
                 let i = at.index(bytes.len());
                 bytes[i] = value;
@@ -825,7 +1462,8 @@ mod tests {
             let events: Vec<NewEvent> = (0..i % 18 + 1)
                 .map(|k| NewEvent::new("t".repeat(k * 3 + 1), vec![7; (k * 97) % 300]))
                 .collect();
-            let bytes = Bytes::from(encode_events(&actor, first, &events, time).unwrap());
+            let format = FORMATS[i % 2];
+            let bytes = Bytes::from(encode_events(&actor, first, &events, time, format).unwrap());
             let fast = decode_exact_layout(&bytes, &actor).expect("the fast path reads it");
             assert!(same_record(
                 &fast,
@@ -837,27 +1475,120 @@ mod tests {
     }
 
     #[test]
+    fn the_reserved_node_and_map_keys_are_read_and_ignored() {
+        #[derive(Serialize)]
+        struct WithReserved<'a> {
+            format: u32,
+            actor: &'a str,
+            first: u64,
+            #[serde(with = "time::serde::timestamp::nanoseconds")]
+            time: OffsetDateTime,
+            #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+            aggregate_type: Option<&'a str>,
+            node: &'a str,
+            map: u64,
+            events: EventsOut<'a>,
+        }
+        let a = actor();
+        let events = command_events(2, b"\x01", false);
+        let time = OffsetDateTime::now_utc();
+        for aggregate_type in [Some("Account"), None] {
+            let mut events = events.clone();
+            for e in &mut events {
+                e.aggregate_type = aggregate_type.map(Arc::from);
+            }
+            let bytes = Bytes::from(
+                rmp_serde::to_vec_named(&WithReserved {
+                    format: 2,
+                    actor: a.as_str(),
+                    first: 4,
+                    time,
+                    aggregate_type,
+                    node: "node-7",
+                    map: 42,
+                    events: EventsOut(&events, 2),
+                })
+                .unwrap(),
+            );
+            let fast = decode_exact_layout(&bytes, &a).expect("the fast path reads it");
+            assert!(same_record(
+                &fast,
+                &decode_with_serde(&bytes, &a, 1).unwrap()
+            ));
+            assert!(fast.same_content(&events));
+            assert_eq!(fast.first(), 4);
+        }
+        // A reserved key of the wrong type is not a record.
+        #[derive(Serialize)]
+        struct BadNode<'a> {
+            format: u32,
+            actor: &'a str,
+            first: u64,
+            #[serde(with = "time::serde::timestamp::nanoseconds")]
+            time: OffsetDateTime,
+            node: u64,
+            events: EventsOut<'a>,
+        }
+        let bytes = Bytes::from(
+            rmp_serde::to_vec_named(&BadNode {
+                format: 2,
+                actor: a.as_str(),
+                first: 1,
+                time,
+                node: 3,
+                events: EventsOut(&events, 2),
+            })
+            .unwrap(),
+        );
+        assert!(decode_exact_layout(&bytes, &a).is_none());
+        assert_eq!(
+            decode_events(&bytes, &a, 1).err().unwrap().kind(),
+            ErrorKind::Codec
+        );
+    }
+
+    #[test]
     fn the_fast_decoder_takes_the_time_only_as_serde_does() {
         let a = actor();
-        let bytes = encode_events(
-            &a,
-            3,
-            &[NewEvent::new("T", vec![1])],
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
-        let key = b"\xa4time\xc4\x10";
-        let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + 5;
-        for header in [&[0xc5, 0x00, 0x10][..], &[0xc6, 0x00, 0x00, 0x00, 0x10][..]] {
-            let mut other = bytes[..at].to_vec();
-            other.extend_from_slice(header);
-            other.extend_from_slice(&bytes[at + 2..]);
-            let other = Bytes::from(other);
-            assert!(decode_exact_layout(&other, &a).is_none(), "{header:x?}");
+        for format in FORMATS {
+            let bytes = encode_events(
+                &a,
+                3,
+                &[NewEvent::new("T", vec![1])],
+                OffsetDateTime::now_utc(),
+                format,
+            )
+            .unwrap();
+            let key = b"\xa4time\xc4\x10";
+            let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + 5;
+            for header in [&[0xc5, 0x00, 0x10][..], &[0xc6, 0x00, 0x00, 0x00, 0x10][..]] {
+                let mut other = bytes[..at].to_vec();
+                other.extend_from_slice(header);
+                other.extend_from_slice(&bytes[at + 2..]);
+                let other = Bytes::from(other);
+                assert!(decode_exact_layout(&other, &a).is_none(), "{header:x?}");
+                assert_eq!(
+                    decode_events(&other, &a, 1).is_ok(),
+                    decode_with_serde(&other, &a, 1).is_ok()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_restamped_record_differs_only_in_its_time() {
+        let a = actor();
+        let events = command_events(2, b"\x01", true);
+        let t0 = OffsetDateTime::now_utc();
+        let t1 = t0 + time::Duration::seconds(3);
+        for format in FORMATS {
+            let bytes = Bytes::from(encode_events(&a, 9, &events, t0, format).unwrap());
+            let again = restamped(&bytes, t1).unwrap();
             assert_eq!(
-                decode_events(&other, &a, 1).is_ok(),
-                decode_with_serde(&other, &a, 1).is_ok()
+                &again[..],
+                &encode_events(&a, 9, &events, t1, format).unwrap()[..]
             );
+            assert!(restamped(&Bytes::from_static(b"\x85\xa6format"), t1).is_none());
         }
     }
 
@@ -869,6 +1600,7 @@ mod tests {
             3,
             &[NewEvent::new("T", vec![1])],
             OffsetDateTime::now_utc(),
+            EVENT_FORMAT,
         )
         .unwrap();
         // The events array header (a fixarray of 1) forged to an array32 of a huge count.
@@ -928,6 +1660,33 @@ mod tests {
     }
 
     #[test]
+    fn metadata_is_written_as_serde_writes_it() {
+        let mut many = Metadata::new().causation_id(Uuid::now_v7());
+        for i in 0..70_000 {
+            many.headers.insert(format!("h{i}"), String::new());
+        }
+        for m in [
+            Metadata::new(),
+            Metadata::new().correlation_id(Uuid::now_v7()),
+            Metadata::new().header("a", "b").header(REPLY_HEADER, "x"),
+            many,
+        ] {
+            let mut buf = bytes::BytesMut::new();
+            put_metadata(&mut buf, &m, None);
+            assert_eq!(&buf[..], &rmp_serde::to_vec_named(&m).unwrap()[..]);
+            let mut r = MsgpackReader { buf: &buf, at: 0 };
+            assert_eq!(r.metadata(), Some(m.clone()));
+            for reply in [&b""[..], b"\x00\xff", &[9u8; 200]] {
+                let mut buf = bytes::BytesMut::new();
+                put_metadata(&mut buf, &m, Some(reply));
+                let c = CommandRecord::new(reply.to_vec());
+                let expected = format1_metadata(Some(&m), Some(&c));
+                assert_eq!(&buf[..], &rmp_serde::to_vec_named(&*expected).unwrap()[..]);
+            }
+        }
+    }
+
+    #[test]
     fn records_in_one_arena_stay_apart() {
         let a = actor();
         let mut arena = bytes::BytesMut::new();
@@ -942,27 +1701,35 @@ mod tests {
         let records: Vec<Bytes> = batches
             .iter()
             .enumerate()
-            .map(|(i, b)| encode_events_into(&mut arena, &a, i as u64 + 1, b, time).unwrap())
+            .map(|(i, b)| {
+                encode_events_into(&mut arena, &a, i as u64 + 1, b, time, FORMATS[i % 2]).unwrap()
+            })
             .collect();
         for (i, (rec, b)) in records.iter().zip(&batches).enumerate() {
-            assert_eq!(&rec[..], &serde_encoding(&a, i as u64 + 1, b, time)[..]);
+            assert_eq!(
+                &rec[..],
+                &serde_encoding(&a, i as u64 + 1, b, time, FORMATS[i % 2])[..]
+            );
         }
     }
 
     #[test]
     fn a_record_of_another_actor_is_a_codec_error() {
-        let bytes = encode_events(
-            &ActorId::new("other").unwrap(),
-            1,
-            &[NewEvent::new("T", vec![])],
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
-        let err = decode_events(&Bytes::from(bytes), &actor(), 3)
-            .err()
+        for format in FORMATS {
+            let bytes = encode_events(
+                &ActorId::new("other").unwrap(),
+                1,
+                &[NewEvent::new("T", vec![])],
+                OffsetDateTime::now_utc(),
+                format,
+            )
             .unwrap();
-        assert_eq!(err.kind(), ErrorKind::Codec);
-        assert!(err.to_string().contains("other"), "{err}");
+            let err = decode_events(&Bytes::from(bytes), &actor(), 3)
+                .err()
+                .unwrap();
+            assert_eq!(err.kind(), ErrorKind::Codec);
+            assert!(err.to_string().contains("other"), "{err}");
+        }
     }
 
     #[test]
@@ -972,21 +1739,235 @@ mod tests {
             format: u32,
             actor: &'a str,
             first: u64,
-            events: Vec<u8>,
+            #[serde(with = "time::serde::timestamp::nanoseconds")]
+            time: OffsetDateTime,
+            events: EventsOut<'a>,
         }
-        for (format, first) in [(2, 1), (1, 1), (1, 0)] {
+        let one = [NewEvent::new("T", vec![1])];
+        for (format, first, events) in [
+            (3, 1, &one[..]),
+            (0, 1, &one[..]),
+            (1, 1, &[][..]),
+            (2, 1, &[][..]),
+            (2, 0, &one[..]),
+        ] {
             let bytes = rmp_serde::to_vec_named(&Fake {
                 format,
                 actor: "acc-alice",
                 first,
-                events: vec![],
+                time: OffsetDateTime::now_utc(),
+                events: EventsOut(events, 2),
             })
             .unwrap();
             let err = decode_events(&Bytes::from(bytes), &actor(), 1)
                 .err()
                 .unwrap();
             assert_eq!(err.kind(), ErrorKind::Codec);
+            if format == 3 {
+                assert!(
+                    err.to_string()
+                        .contains("event record format 3 is unknown to this version of Aether"),
+                    "{err}"
+                );
+            }
         }
+    }
+
+    /// Bytes per command of the actor runtime (one event, causation and correlation ids, a
+    /// reply of 20 bytes) in both formats. Run with `--nocapture` to see them.
+    #[test]
+    fn a_typical_command_takes_fewer_bytes_in_format_2() {
+        let a = ActorId::new("acc-0001").unwrap();
+        let reply = [
+            0x81, 0xa7, b'b', b'a', b'l', b'a', b'n', b'c', b'e', 0xcd, 0x01, 0x00,
+        ]
+        .iter()
+        .copied()
+        .chain([0x5a; 8])
+        .collect::<Vec<u8>>();
+        assert_eq!(reply.len(), 20);
+        let payload = [0x81, 0xa6, b'a', b'm', b'o', b'u', b'n', b't', 0x64];
+        let meta = Metadata::new()
+            .correlation_id(Uuid::now_v7())
+            .causation_id(Uuid::now_v7());
+        let event = NewEvent::new("Deposited", payload.to_vec())
+            .with_metadata(meta)
+            .with_aggregate_type("Account")
+            .with_command(CommandRecord::new(reply.clone()));
+        let time = OffsetDateTime::now_utc();
+        let v1 = encode_events(&a, 42, std::slice::from_ref(&event), time, 1).unwrap();
+        let v2 = encode_events(&a, 42, std::slice::from_ref(&event), time, 2).unwrap();
+        let with_id = event.with_command(CommandRecord::new(reply).with_command("Deposit", 7));
+        let v2_id = encode_events(&a, 42, &[with_id], time, 2).unwrap();
+        println!(
+            "one command, one event: format 1 {} bytes, format 2 {} bytes, format 2 with a \
+             caller-supplied command id (variant and hash) {} bytes",
+            v1.len(),
+            v2.len(),
+            v2_id.len()
+        );
+        assert!(v2.len() < v1.len(), "{} {}", v2.len(), v1.len());
+    }
+
+    /// (subject, payload) of the messages of one stream.
+    type Messages = Vec<(String, Bytes)>;
+
+    /// The messages of `tests/fixtures/format1.json`: the event stream's, the snapshot
+    /// stream's.
+    fn format1_fixture() -> (Messages, Messages) {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/format1.json")).unwrap();
+        let mut events = Vec::new();
+        let mut snapshots = Vec::new();
+        for m in doc["messages"].as_array().unwrap() {
+            let hex = m["payload_hex"].as_str().unwrap();
+            let payload: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            let entry = (
+                m["subject"].as_str().unwrap().to_owned(),
+                Bytes::from(payload),
+            );
+            if m["stream"].as_str().unwrap().starts_with("AETHER_EV_") {
+                events.push(entry);
+            } else {
+                snapshots.push(entry);
+            }
+        }
+        (events, snapshots)
+    }
+
+    /// Records written by the actor runtime of the last format-1 version (captured from a
+    /// real server, see `tests/fixtures/README.md`) decode, on the fast path, to what it
+    /// stored.
+    #[test]
+    fn format_1_records_of_the_previous_version_decode() {
+        let (events, snapshots) = format1_fixture();
+        assert_eq!((events.len(), snapshots.len()), (6, 4));
+        let alice = ActorId::new("acc-alice").unwrap();
+        let bob = ActorId::new("acc-bob").unwrap();
+        let raw = ActorId::new("raw-1").unwrap();
+        let command = |n: u128| Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n);
+        let correlation = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_c0c0);
+        let mut decoded = Vec::new();
+        for (seq, ((subject, payload), actor)) in events
+            .iter()
+            .zip([&alice, &alice, &alice, &alice, &bob, &raw])
+            .enumerate()
+        {
+            assert!(subject.ends_with(actor.as_str()), "{subject}");
+            let fast = decode_exact_layout(payload, actor).expect("the fast path reads it");
+            let rec = decode_events(payload, actor, seq as u64 + 1).unwrap();
+            assert!(same_record(&fast, &rec));
+            assert_eq!(rec.format(), EVENT_FORMAT_1);
+            let time = rec.time();
+            let first = rec.first();
+            for (i, e) in rec.into_events(actor, 1, u64::MAX).enumerate() {
+                assert_eq!(e.version, first + i as u64);
+                assert_eq!(e.timestamp, time);
+                assert_eq!((e.aggregate_type.clone(), e.command.clone()), (None, None));
+                decoded.push(e);
+            }
+        }
+        let versions: Vec<(&str, u64, &str)> = decoded
+            .iter()
+            .map(|e| (e.actor_id.as_str(), e.version, e.event_type.as_str()))
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                ("acc-alice", 1, "Opened"),
+                ("acc-alice", 2, "Deposited"),
+                ("acc-alice", 3, "Withdrawn"),
+                ("acc-alice", 4, "FeeCharged"),
+                ("acc-alice", 5, "Deposited"),
+                ("acc-bob", 1, "Opened"),
+                ("raw-1", 1, "RawA"),
+                ("raw-1", 2, "RawB"),
+                ("raw-1", 3, "RawC"),
+            ]
+        );
+        // The actor runtime's metadata: causation (the command id) and correlation ids, and
+        // the reply (`Receipt { balance }` in MessagePack with field names) as lowercase hex
+        // on the first event of each command.
+        let reply = |e: &Event| e.metadata.headers.get(REPLY_HEADER).cloned();
+        let causes: Vec<Option<Uuid>> = decoded[..6]
+            .iter()
+            .map(|e| e.metadata.causation_id)
+            .collect();
+        assert_eq!(causes, [1, 2, 3, 3, 4, 5].map(|n| Some(command(n))));
+        assert!(decoded[..5]
+            .iter()
+            .all(|e| e.metadata.correlation_id == Some(correlation)));
+        assert_eq!(decoded[5].metadata.correlation_id, Some(command(5)));
+        let replies: Vec<Option<String>> = decoded[..6].iter().map(reply).collect();
+        assert_eq!(
+            replies,
+            [
+                Some("81a762616c616e636500".to_owned()), // balance 0
+                Some("81a762616c616e636564".to_owned()), // 100
+                Some("81a762616c616e636545".to_owned()), // 69
+                None,                                    // the second event of the command
+                Some("81a762616c616e63654a".to_owned()), // 74
+                Some("81a762616c616e636500".to_owned()),
+            ]
+        );
+        assert_eq!(
+            &decoded[0].data[..],
+            b"\x81\xa6Opened\x81\xa5owner\xa5Alice"
+        );
+        assert_eq!(&decoded[3].data[..], b"\x81\xaaFeeCharged\x81\xa3fee\x01");
+        assert_eq!(
+            decoded[0].id,
+            Uuid::parse_str("01a23b2c-d8bb-73fa-93b1-f26eb8d8f313").unwrap()
+        );
+        // The raw append: user headers, no metadata, only a correlation id.
+        let raw_events = &decoded[6..];
+        assert_eq!(
+            raw_events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [0xa1, 0xa2, 0xa3].map(Uuid::from_u128)
+        );
+        assert_eq!(
+            raw_events[0].metadata,
+            Metadata::new().header("k", "v").header("tenant", "t-1")
+        );
+        assert_eq!(&raw_events[1].data[..], &[0u8, 1, 2, 255]);
+        assert_eq!(raw_events[1].metadata, Metadata::new());
+        assert!(raw_events[2].data.is_empty());
+        assert_eq!(
+            raw_events[2].metadata,
+            Metadata::new().correlation_id(Uuid::from_u128(0xc1))
+        );
+
+        // Snapshot heads: `position` is the sequence of the message holding the version when
+        // the version is that message's last event, else the sequence before it.
+        let heads: Vec<(String, u64, u32, u64)> = snapshots
+            .iter()
+            .map(|(subject, payload)| {
+                let actor = ActorId::new(subject.rsplit('.').next().unwrap()).unwrap();
+                let h = decode_snapshot(payload, &actor, 1).unwrap();
+                assert!(h.chunks.is_none());
+                let s = h.snapshot;
+                (
+                    actor.as_str().to_owned(),
+                    s.version,
+                    s.schema_version,
+                    s.position.0,
+                )
+            })
+            .collect();
+        assert_eq!(
+            heads,
+            [
+                ("acc-alice".to_owned(), 4, 1, 3), // v4 ends message 3 (v3-v4)
+                ("acc-bob".to_owned(), 1, 1, 5),
+                ("acc-alice".to_owned(), 5, 1, 4),
+                ("raw-1".to_owned(), 2, 7, 5), // v2 is inside message 6 (v1-v3)
+            ]
+        );
+        let raw_head = decode_snapshot(&snapshots[3].1, &raw, 1).unwrap();
+        assert_eq!(&raw_head.snapshot.state[..], b"raw-state");
     }
 
     #[test]
@@ -1015,6 +1996,8 @@ mod tests {
             b"\xc1",
             b"\x80",
             b"\x84\xa6format\x01",
+            b"\x85\xa6format\x02",
+            b"\x86\xa6format\x02\xa5actor",
             b"\xdf\xff\xff\xff\xff",
             b"{\"json\":1}",
         ] {
@@ -1038,13 +2021,17 @@ mod tests {
             let a = actor();
             let _ = decode_events(&Bytes::from(bytes.clone()), &a, 1);
             let _ = decode_snapshot(&bytes, &a, 1);
+            let _ = restamped(&Bytes::from(bytes), OffsetDateTime::now_utc());
         }
 
         #[test]
-        fn truncated_records_are_codec_errors(cut in 0usize..60) {
+        fn truncated_records_are_codec_errors(
+            cut in any::<prop::sample::Index>(),
+            format in prop::sample::select(FORMATS.to_vec()),
+        ) {
             let a = actor();
-            let bytes = encode_events(&a, 1, &[NewEvent::new("T", b"payload".to_vec())], OffsetDateTime::now_utc()).unwrap();
-            let cut = cut.min(bytes.len() - 1);
+            let bytes = encode_events(&a, 1, &command_events(2, b"\x81\xa1a\x01", true), OffsetDateTime::now_utc(), format).unwrap();
+            let cut = cut.index(bytes.len());
             prop_assert_eq!(decode_events(&Bytes::copy_from_slice(&bytes[..cut]), &a, 1).err().unwrap().kind(), ErrorKind::Codec);
         }
     }

@@ -138,6 +138,9 @@ struct Stored {
     /// Sorted by name, as in [`Metadata::headers`](aether_core::Metadata::headers).
     headers: Box<[(Arc<str>, Box<str>)]>,
     timestamp: OffsetDateTime,
+    /// Shared with the log's other events through [`ActorLog::name`].
+    aggregate_type: Option<Arc<str>>,
+    command: Option<Arc<aether_core::CommandRecord>>,
 }
 
 #[derive(Default)]
@@ -183,29 +186,37 @@ impl ActorLog {
                 .map(|(k, v)| (self.name(k), Box::from(v.as_str())))
                 .collect(),
             timestamp,
+            aggregate_type: e.aggregate_type.as_deref().map(|t| self.name(t)),
+            command: e.command.clone(),
         }
     }
 
     /// The event at `index` (version `index + 1`) as stored.
     fn event(&self, actor: &ActorId, index: usize) -> Event {
         let s = &self.events[index];
-        Event {
-            id: s.id,
-            event_type: String::from(&*s.event_type),
-            actor_id: actor.clone(),
-            version: index as Version + 1,
-            data: s.data.clone(),
-            metadata: aether_core::Metadata {
-                correlation_id: s.correlation_id,
-                causation_id: s.causation_id,
-                headers: s
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (String::from(&**k), String::from(&**v)))
-                    .collect(),
-            },
-            timestamp: s.timestamp,
-        }
+        let mut metadata = aether_core::Metadata::new();
+        metadata.correlation_id = s.correlation_id;
+        metadata.causation_id = s.causation_id;
+        metadata.headers = s
+            .headers
+            .iter()
+            .map(|(k, v)| (String::from(&**k), String::from(&**v)))
+            .collect();
+        let mut new = NewEvent::new(String::from(&*s.event_type), s.data.clone())
+            .with_id(s.id)
+            .with_metadata(metadata);
+        new.aggregate_type = s.aggregate_type.clone();
+        new.command = s.command.clone();
+        Event::from_new(actor.clone(), index as Version + 1, new, s.timestamp)
+    }
+
+    /// The time to stamp an append with: now, or the previous event's time if the clock
+    /// went back, so timestamps never go backwards along the actor's history.
+    fn stamp(&self) -> OffsetDateTime {
+        let now = OffsetDateTime::now_utc();
+        self.events
+            .last()
+            .map_or(now, |last| last.timestamp.max(now))
     }
 }
 
@@ -223,6 +234,8 @@ impl Stored {
                 .iter()
                 .zip(&new.metadata.headers)
                 .all(|((k, v), (nk, nv))| **k == **nk && **v == **nv)
+            && self.aggregate_type.as_deref() == new.aggregate_type.as_deref()
+            && self.command == new.command
     }
 }
 
@@ -354,7 +367,7 @@ impl InMemoryEventStore {
                 }
             }
         }
-        let now = OffsetDateTime::now_utc();
+        let now = log.stamp();
         let first = current + 1;
         log.events.reserve(events.len());
         let mut out = Vec::with_capacity(if share { events.len() } else { 0 });

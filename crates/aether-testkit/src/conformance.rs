@@ -56,6 +56,7 @@ use aether_core::{
 };
 use futures::TryStreamExt;
 
+mod commands;
 mod concurrency;
 mod content;
 mod expectations;
@@ -69,6 +70,10 @@ mod snapshots;
 /// [`event_store_conformance!`](crate::event_store_conformance) turns each into a test of
 /// the same name; they can also be called directly with a [`Harness`].
 pub mod cases {
+    pub use super::commands::{
+        aggregate_type_and_command_records_round_trip, an_append_of_two_aggregate_types_is_invalid,
+        retries_compare_command_records, timestamps_never_go_backwards,
+    };
     pub use super::concurrency::{
         concurrent_any_appends_lose_no_events, concurrent_exact_appends_have_one_winner_per_version,
     };
@@ -405,6 +410,10 @@ macro_rules! for_each_conformance_case {
             undecodable_snapshot_round_trips_and_history_stays_readable,
             snapshots_are_per_actor,
             metadata_round_trips,
+            aggregate_type_and_command_records_round_trip,
+            an_append_of_two_aggregate_types_is_invalid,
+            retries_compare_command_records,
+            timestamps_never_go_backwards,
             event_data_round_trips_exactly,
             stored_events_carry_actor_version_and_time,
             second_handle_sees_writes_of_the_first,

@@ -151,6 +151,8 @@ pub struct Knobs {
     pub corrupt_snapshots: AtomicBool,
     /// Appends wait this many milliseconds first.
     pub append_delay_ms: AtomicU64,
+    /// Snapshot loads (the start of an activation) wait this many milliseconds first.
+    pub load_delay_ms: AtomicU64,
     /// How many appends have started.
     pub appends_started: AtomicUsize,
     /// The `from` of each `read_stream`.
@@ -166,6 +168,7 @@ impl Default for Knobs {
             fail_snapshots: AtomicBool::new(false),
             corrupt_snapshots: AtomicBool::new(false),
             append_delay_ms: AtomicU64::new(0),
+            load_delay_ms: AtomicU64::new(0),
             appends_started: AtomicUsize::new(0),
             stream_reads: Mutex::new(Vec::new()),
         }
@@ -194,6 +197,11 @@ impl TestStore {
     pub fn set_append_delay(&self, d: Duration) {
         self.inner
             .append_delay_ms
+            .store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+    pub fn set_load_delay(&self, d: Duration) {
+        self.inner
+            .load_delay_ms
             .store(d.as_millis() as u64, Ordering::SeqCst);
     }
     pub fn appends_started(&self) -> usize {
@@ -275,6 +283,10 @@ impl EventStore for TestStore {
         actor: &ActorId,
         at_or_below: Option<Version>,
     ) -> Result<Option<ActorSnapshot>> {
+        let delay = self.inner.load_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         if self.inner.fail_snapshots.load(Ordering::SeqCst) {
             return Err(Error::unavailable(
                 "injected snapshot failure",

@@ -18,10 +18,7 @@ pub async fn metadata_round_trips(h: Harness) -> CaseResult {
         .header("empty", "")
         .header("with space.and.dots", "a: b; c=d")
         .header("x".repeat(200), "y".repeat(2_000));
-    let only_causation = Metadata {
-        causation_id: Some(uuid::Uuid::new_v4()),
-        ..Metadata::default()
-    };
+    let only_causation = Metadata::new().causation_id(uuid::Uuid::new_v4());
     let batch = vec![
         NewEvent::new("Account.Opened/v2 ✓", b"1".to_vec()).with_metadata(full.clone()),
         NewEvent::new("Plain", b"2".to_vec()),
