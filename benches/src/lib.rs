@@ -17,6 +17,8 @@
 
 use std::time::Duration;
 
+pub mod commands;
+
 /// The median of `values` (the mean of the two middle values for an even count).
 ///
 /// # Panics

@@ -20,12 +20,19 @@
 //!    1 and then 2 worker threads; commands/s, next to the same load on 1,000 raw
 //!    mpsc + oneshot tasks.
 //!
+//! 5. **Caller-supplied ids.** The round trip of part 3 with a caller-supplied UUID v7
+//!    command id on every ask, against the same with the runtime's fresh ids, alternating;
+//!    goal >= 0.95 on both runtimes.
+//! 6. **Command-id lookups.** A retry whose command is 10, 10,000 and 1,000,000 events
+//!    back (outside the window), and a new id from a client whose clock is 10 minutes
+//!    behind (a lookup that finds nothing): latencies on the in-memory store.
+//!
 //! Parts 1 and 2 count allocations (the testkit's counting allocator, plus a count of
 //! calls); parts 3 and 4 run after counting is switched off, so both sides of their
 //! comparisons use the plain system allocator.
 //!
 //! Options: `--rounds N` (default 7), `--asks N` per round-trip round (default 20,000),
-//! `--idle N` actors for the memory part (default 100,000), `--part 1|2|3|4` to run one
+//! `--idle N` actors for the memory part (default 100,000), `--part 1|2|3|4|5|6` to run one
 //! part only. With `BENCH_ACTOR_CURRENT_THREAD` set, the round trip runs on the
 //! current-thread runtime only (for profiling). Exits with an error after printing
 //! everything when a goal is not met.
@@ -36,15 +43,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aether_actor::{ActorSystem, Actors, Aggregate};
+use aether_actor::{ActorSystem, Actors};
+use aether_benches::commands::{lookup_costs, Counter, CounterCommand, CounterEvent};
 use aether_benches::{arg, machine, median, rate, Rounds};
-use aether_core::{
-    codec, ActorId, DescribeAggregate, EventStore, ExpectedVersion, Namespace, NewEvent,
-};
+use aether_core::{codec, ActorId, EventStore, ExpectedVersion, Namespace, NewEvent};
 use aether_store_mem::InMemoryEventStore;
 use aether_testkit::alloc::{current_bytes, CountingAllocator};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 // ---------------------------------------------------------------------------------------
@@ -115,51 +121,6 @@ fn allocations() -> u64 {
 // ---------------------------------------------------------------------------------------
 // The aggregate under test: a counter.
 // ---------------------------------------------------------------------------------------
-
-#[derive(Default)]
-struct Counter;
-
-#[derive(Debug, Serialize, Deserialize)]
-enum CounterCommand {
-    Add(u64),
-    Peek,
-}
-
-#[derive(Serialize, Deserialize)]
-enum CounterEvent {
-    Added(u64),
-}
-
-impl DescribeAggregate for Counter {
-    const TYPE_NAME: &'static str = "Counter";
-    fn command_names() -> &'static [&'static str] {
-        &["Add", "Peek"]
-    }
-    fn event_names() -> &'static [&'static str] {
-        &["Added"]
-    }
-}
-
-impl Aggregate for Counter {
-    type Command = CounterCommand;
-    type Event = CounterEvent;
-    type State = u64;
-    type Reply = u64;
-    type Error = ();
-
-    fn event_type(_: &CounterEvent) -> &'static str {
-        "Added"
-    }
-    fn decide(&self, total: &u64, c: &CounterCommand) -> Result<(Vec<CounterEvent>, u64), ()> {
-        match c {
-            CounterCommand::Add(n) => Ok((vec![CounterEvent::Added(*n)], total + n)),
-            CounterCommand::Peek => Ok((vec![], *total)),
-        }
-    }
-    fn apply(total: &mut u64, CounterEvent::Added(n): &CounterEvent) {
-        *total += n;
-    }
-}
 
 fn ns() -> Namespace {
     Namespace::new("bench").expect("a valid namespace")
@@ -624,6 +585,106 @@ async fn activate_all(counters: &Actors<Counter>, ids: &Arc<Vec<ActorId>>) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// 5. Caller-supplied command ids
+// ---------------------------------------------------------------------------------------
+
+/// Sequential asks of one actor, each with a caller-supplied UUID v7 id (`caller_ids`) or
+/// with the runtime's own; the elapsed time.
+async fn sequential_asks(
+    counters: Actors<Counter>,
+    actor: ActorId,
+    asks: u64,
+    caller_ids: bool,
+) -> Duration {
+    tokio::spawn(async move {
+        counters
+            .ask(&actor, CounterCommand::Peek)
+            .await
+            .expect("ask")
+            .expect("ok");
+        let start = Instant::now();
+        for _ in 0..asks {
+            let ask = counters.ask(&actor, CounterCommand::Add(1));
+            let ask = if caller_ids {
+                ask.command_id(aether_core::new_id())
+            } else {
+                ask
+            };
+            std::hint::black_box(ask.await.expect("no technical error").expect("accepted"));
+        }
+        start.elapsed()
+    })
+    .await
+    .expect("client")
+}
+
+/// The ask round trip with caller-supplied v7 ids against the same with the runtime's
+/// fresh ids; goal >= 0.95 (within 5 %). Returns the median ratio.
+fn caller_ids(workers: usize, rounds: usize, asks: u64) -> anyhow::Result<f64> {
+    let rt = if workers == 0 {
+        println!("\n## 5. ask round trip, caller-supplied v7 ids vs fresh ids (current-thread runtime, {asks} asks per round)");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        println!("\n## 5. ask round trip, caller-supplied v7 ids vs fresh ids ({workers} worker threads, {asks} asks per round)");
+        runtime(workers)?
+    };
+    let system = ActorSystem::builder()
+        .store(InMemoryEventStore::new(ns()))
+        .build()?;
+    let counters = system.actors::<Counter>();
+    let mut r = Rounds::new("asks/s");
+    for round in 0..rounds {
+        let (fresh, caller) = aether_benches::alternate!(
+            1,
+            _k,
+            rt.block_on(sequential_asks(
+                counters.clone(),
+                id(format!("fresh-{round}")),
+                asks,
+                false
+            )),
+            rt.block_on(sequential_asks(
+                counters.clone(),
+                id(format!("caller-{round}")),
+                asks,
+                true
+            ))
+        );
+        r.record(rate(asks, fresh[0]), rate(asks, caller[0]));
+    }
+    let met = r.summary(0.95);
+    rt.block_on(system.shutdown());
+    if !met {
+        println!("(caller-supplied ids cost the fingerprint: one encoding and one XXH3 hash of the command)");
+    }
+    Ok(r.median_ratio())
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Command-id lookups
+// ---------------------------------------------------------------------------------------
+
+/// What a retry costs when its command is `late` events back and outside the window, and
+/// what a new id from a client whose clock is 10 minutes behind costs, on the in-memory
+/// store: the command's events at version 1, then `late` events of other commands.
+fn lookups() -> anyhow::Result<()> {
+    println!(
+        "\n## 6. command-id lookups (in-memory store; window 0, so every caller id is looked up)"
+    );
+    let rt = runtime(2)?;
+    for late in [10u64, 10_000, 1_000_000] {
+        let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new(ns()));
+        let (retry, behind) = rt.block_on(lookup_costs(store, late, 1_000, 5, 3))?;
+        println!(
+            "{late:>9} events late: a retry answered in {retry:>10.0} us (median of 5); a new id 10 min behind runs after {behind:>10.0} us (median of 3)"
+        );
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let rounds: usize = arg("rounds")?.unwrap_or(7);
     let asks: u64 = arg("asks")?.unwrap_or(20_000);
@@ -666,6 +727,19 @@ fn main() -> anyhow::Result<()> {
         for workers in [1, 2] {
             throughput(workers, rounds.clamp(3, 5), 50)?;
         }
+    }
+    if run(5) {
+        for workers in [0, 2] {
+            let ratio = caller_ids(workers, rounds, asks)?;
+            if ratio < 0.95 {
+                unmet.push(format!(
+                    "caller-supplied ids at {ratio:.3} of fresh ids ({workers} workers; goal >= 0.95)"
+                ));
+            }
+        }
+    }
+    if run(6) {
+        lookups()?;
     }
     if !unmet.is_empty() {
         anyhow::bail!("goals not met: {}", unmet.join("; "));
