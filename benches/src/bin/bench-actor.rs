@@ -656,6 +656,11 @@ fn caller_ids(workers: usize, rounds: usize, asks: u64) -> anyhow::Result<f64> {
         r.record(rate(asks, fresh[0]), rate(asks, caller[0]));
     }
     let met = r.summary(0.95);
+    println!(
+        "command-id lookups during the caller-id rounds: {} (of {} asks)",
+        system.stats().command_lookups,
+        asks * rounds as u64
+    );
     rt.block_on(system.shutdown());
     if !met {
         println!("(caller-supplied ids cost the fingerprint: one encoding and one XXH3 hash of the command)");

@@ -10,7 +10,10 @@
 //! | one append (latency) | one publish and its ack | <= 1.15x |
 //! | `latest_version` (latency) | one direct get last-by-subject | <= 1.1x |
 //!
-//! Also printed: events/s of the 10-event appends and raw atomic batches of 10 (ADR-50),
+//! | 1,000 actors asking through the runtime with caller-supplied v7 command ids | the same asks with the runtime's fresh ids | >= 0.95 |
+//!
+//! Also printed: the latency of command-id lookups through the runtime (a retry 10, 10,000
+//! and 1,000,000 events late, and a new id from a clock 10 minutes behind), events/s of the 10-event appends and raw atomic batches of 10 (ADR-50),
 //! and, for information, raw 10-event appends acknowledged through one shared reply inbox
 //! (the store's technique) against `send_publish`, and `latest_version` against the direct
 //! get interleaved operation by operation.
@@ -26,6 +29,9 @@
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use aether_benches::commands::{lookup_costs, runtime_asks};
 use aether_benches::{alternate, machine, median, rate, ratios};
 use aether_core::{
     ActorId, ActorSnapshot, EventStore, ExpectedVersion, Namespace, NewEvent, Version,
@@ -56,6 +62,7 @@ const ACTIVATIONS: usize = 40;
 const ACTIVATION_TAIL: usize = 100;
 const LATENCY_OPS: usize = 500;
 const PAYLOAD: usize = 256;
+const RUNTIME_PER_ACTOR: usize = 20;
 
 /// Everything a round needs: the server, a raw JetStream context and the store.
 struct Ctx {
@@ -542,6 +549,47 @@ impl Row {
             );
         }
     }
+}
+
+/// 1,000 actors asking through the runtime on a namespace of their own (on the main
+/// store's connection, deleted after), with caller-supplied v7 ids or the runtime's own:
+/// asks/s.
+async fn runtime_round(ctx: &Ctx, tag: &str, caller_ids: bool) -> Result<f64> {
+    let store = JetStreamEventStore::open(
+        ctx.store.client().clone(),
+        Namespace::new(format!("rt-{tag}"))?,
+        JetStreamStoreOptions::new(),
+    )
+    .await?;
+    let streams = [
+        store.events_stream().to_owned(),
+        store.snapshots_stream().to_owned(),
+    ];
+    let elapsed = runtime_asks(Arc::new(store), tag, ACTORS, RUNTIME_PER_ACTOR, caller_ids).await?;
+    for stream in streams {
+        ctx.js.delete_stream(stream).await?;
+    }
+    Ok(rate((ACTORS * RUNTIME_PER_ACTOR) as u64, elapsed))
+}
+
+/// The latency of a retry whose command is `late` events back, and of a new id from a clock
+/// 10 minutes behind, through the runtime on JetStream (every caller id looked up).
+async fn lookup_round(ctx: &Ctx, late: u64) -> Result<(f64, f64)> {
+    let store = JetStreamEventStore::open(
+        ctx.store.client().clone(),
+        Namespace::new(format!("lookup-{late}"))?,
+        JetStreamStoreOptions::new(),
+    )
+    .await?;
+    let streams = [
+        store.events_stream().to_owned(),
+        store.snapshots_stream().to_owned(),
+    ];
+    let costs = lookup_costs(Arc::new(store), late, 1_000, 5, 3).await?;
+    for stream in streams {
+        ctx.js.delete_stream(stream).await?;
+    }
+    Ok(costs)
 }
 
 async fn setup() -> Result<Ctx> {
@@ -1049,6 +1097,22 @@ async fn main() -> Result<()> {
         target: None,
     });
 
+    // 7. 1,000 actors asking through the runtime: caller-supplied v7 ids vs fresh ids.
+    let (fresh, caller) = alternate!(
+        rounds,
+        r,
+        runtime_round(&ctx, &format!("f{r}"), false).await?,
+        runtime_round(&ctx, &format!("c{r}"), true).await?
+    );
+    rows.push(Row {
+        name: "runtime asks, 1,000 actors: caller v7 ids (aether) vs fresh ids (raw)",
+        unit: "ask/s",
+        raw: fresh,
+        aether: caller,
+        at_least: true,
+        target: Some(0.95),
+    });
+
     println!("per round:");
     for row in &rows {
         row.print_rounds();
@@ -1086,6 +1150,14 @@ async fn main() -> Result<()> {
         "raw atomic batches of {BATCH_EVENTS} ({ATOMIC_ACTORS} subjects concurrently): {:.0} events/s (median of {rounds})",
         median(&atomic)
     );
+    println!();
+    println!("command-id lookups through the runtime (window 0: every caller id looked up):");
+    for late in [10u64, 10_000, 1_000_000] {
+        let (retry, behind) = lookup_round(&ctx, late).await?;
+        println!(
+            "{late:>9} events late: a retry answered in {retry:>10.0} us (median of 5); a new id 10 min behind runs after {behind:>10.0} us (median of 3)"
+        );
+    }
     let missed: Vec<&str> = rows.iter().filter(|r| !r.pass()).map(|r| r.name).collect();
     if !missed.is_empty() {
         bail!("goals missed: {}", missed.join("; "));

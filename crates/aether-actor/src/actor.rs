@@ -467,8 +467,17 @@ impl<A: Aggregate> Cell<A> {
             None
         } else {
             let f = Fingerprint::of::<A>(&ask.command).map_err(AskError::Codec)?;
-            if let Some(outcome) = Box::pin(self.seen_before(ask.command_id, &f)).await {
-                return outcome;
+            let capacity = self.capacity();
+            let loaded = self.loaded.as_ref().expect("activated above");
+            // The common case, a new id, is decided in memory; the rest is boxed apart.
+            match loaded.ids.verdict(ask.command_id, capacity) {
+                Verdict::New => {}
+                verdict => {
+                    let seen = Box::pin(self.seen_before(verdict, ask.command_id, &f)).await;
+                    if let Some(outcome) = seen {
+                        return outcome;
+                    }
+                }
             }
             Some(f)
         };
@@ -494,10 +503,13 @@ impl<A: Aggregate> Cell<A> {
     /// The answer to a caller-supplied id the actor has seen: the original reply, or
     /// `CommandIdReused` when it named another command; `None` when it never stored
     /// anything, so the command runs.
-    async fn seen_before(&mut self, command_id: Uuid, f: &Fingerprint) -> Option<Outcome<A>> {
-        let capacity = self.capacity();
-        let loaded = self.loaded.as_ref().expect("activated before");
-        let first = match loaded.ids.verdict(command_id, capacity) {
+    async fn seen_before(
+        &mut self,
+        verdict: Verdict,
+        command_id: Uuid,
+        f: &Fingerprint,
+    ) -> Option<Outcome<A>> {
+        let first = match verdict {
             Verdict::New => return None,
             Verdict::Known(r) if r.hash.is_some_and(|h| h != f.hash) => {
                 return Some(self.reused_at(r.version, command_id, f).await);
@@ -565,12 +577,10 @@ impl<A: Aggregate> Cell<A> {
         if events.is_empty() {
             return Ok(Some(Ok(Ok(reply))));
         }
-        // The ids of the events of a command the runtime just named carry the millisecond
-        // it was sent in: one clock read less per command.
-        let id_millis = ask
-            .fresh_id
-            .then(|| aether_core::id_millis(ask.command_id))
-            .flatten();
+        // The ids of a command's events carry the millisecond of its (v7) command id: the
+        // one it was sent in when the runtime named it, the caller's otherwise. One clock
+        // read less per command; nothing orders events by id.
+        let id_millis = aether_core::id_millis(ask.command_id);
         let new_events = encode_events::<A>(
             &events,
             &reply,
@@ -879,7 +889,7 @@ fn remember_replayed(ids: &mut CommandIds, stored: &Event, capacity: usize) {
         version: stored.version,
         hash,
     };
-    ids.remember(entry, capacity);
+    ids.remember_once(entry, capacity);
 }
 
 #[cfg(test)]

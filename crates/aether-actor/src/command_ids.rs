@@ -82,10 +82,9 @@ impl Hasher for RandomBitsHasher {
 /// The window of remembered ids and the horizon.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CommandIds {
-    /// Oldest first; each id once.
+    /// Oldest first; each id once. Searched by a scan: for a window of a few dozen ids that
+    /// is as fast as a hash index, which would double the window's memory.
     pub(crate) recent: VecDeque<Remembered>,
-    /// The ids of `recent`, for a lookup without a scan.
-    index: IdSet,
     /// What was forgotten; `None` until something is (boxed: most actors never forget).
     forgotten: Option<Box<Forgotten>>,
 }
@@ -107,21 +106,26 @@ fn millis(id: Uuid) -> Option<u64> {
 
 impl CommandIds {
     /// Remembers a command that stored events, forgetting the oldest beyond `capacity`.
+    /// The runtime only remembers ids the window did not know (their verdict was `New`, or
+    /// a lookup did not find them); replays use [`remember_once`](Self::remember_once).
     pub(crate) fn remember(&mut self, entry: Remembered, capacity: usize) {
         if capacity == 0 {
             self.forget(entry.id);
             return;
         }
-        if !self.index.insert(entry.id) {
-            // Already remembered (its first command stays the one answered).
-            return;
-        }
         self.recent.push_back(entry);
         while self.recent.len() > capacity {
             if let Some(old) = self.recent.pop_front() {
-                self.index.remove(&old.id);
                 self.forget(old.id);
             }
+        }
+    }
+
+    /// [`remember`](Self::remember), unless the id is already remembered (its first command
+    /// stays the one answered).
+    pub(crate) fn remember_once(&mut self, entry: Remembered, capacity: usize) {
+        if !self.recent.iter().any(|r| r.id == entry.id) {
+            self.remember(entry, capacity);
         }
     }
 
@@ -137,9 +141,7 @@ impl CommandIds {
             ..CommandIds::default()
         };
         for r in recent {
-            if ids.index.insert(r.id) {
-                ids.recent.push_back(r);
-            }
+            ids.remember_once(r, usize::MAX);
         }
         ids
     }
@@ -190,10 +192,8 @@ impl CommandIds {
         if capacity == 0 {
             return Verdict::LookUp;
         }
-        if self.index.contains(&id) {
-            if let Some(r) = self.recent.iter().rev().find(|r| r.id == id) {
-                return Verdict::Known(*r);
-            }
+        if let Some(r) = self.recent.iter().rev().find(|r| r.id == id) {
+            return Verdict::Known(*r);
         }
         let Some(f) = &self.forgotten else {
             return Verdict::New;
@@ -221,7 +221,6 @@ impl CommandIds {
         // A hash set's buckets and one control byte each.
         let set = |s: &IdSet| s.capacity() * (std::mem::size_of::<Uuid>() + 1);
         self.recent.capacity() * std::mem::size_of::<Remembered>()
-            + set(&self.index)
             + self.edge().map_or(0, set)
             + self
                 .forgotten

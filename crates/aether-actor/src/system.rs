@@ -299,9 +299,8 @@ impl ActorSystemBuilder {
     /// How many caller-supplied command ids each active actor remembers (default 32): the
     /// window answered from memory, without a round trip. Older ids are not forgotten as
     /// facts: they are looked up in the actor's stored history (see "Command ids" in
-    /// `docs/actors.md`), so this bounds speed, never correctness. Each id costs about 70
-    /// bytes while the actor is active (the entry and its index), and the window is kept in
-    /// snapshots. 0 sends every
+    /// `docs/actors.md`), so this bounds speed, never correctness. Each id costs 40 bytes
+    /// while the actor is active, and the window is kept in snapshots. 0 sends every
     /// caller-supplied id to the stored-history lookup.
     ///
     /// ```
