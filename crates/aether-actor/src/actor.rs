@@ -20,10 +20,7 @@ use crate::error::AskError;
 use crate::mailbox::Mailbox;
 use crate::system::{Counters, TypeRuntime};
 
-/// The header holding the hex of the encoded reply on the first event of each command in
-/// record format 1. Format 2 stores the reply bytes in the event's
-/// [`CommandRecord`](aether_core::CommandRecord); the runtime reads both.
-pub const REPLY_HEADER: &str = "aether-reply";
+pub use aether_core::REPLY_HEADER;
 /// The header holding an event's schema version when it is not 1.
 pub const SCHEMA_HEADER: &str = "aether-schema";
 
@@ -74,7 +71,16 @@ struct EnvelopeRef<'a, S> {
     recent: &'a std::collections::VecDeque<Remembered>,
     horizon: Option<Uuid>,
     edge: Option<&'a crate::command_ids::IdSet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    future: Option<&'a crate::command_ids::IdSet>,
     forgot: bool,
+}
+
+/// The part of a snapshot's state bytes read before the state itself.
+#[derive(Deserialize)]
+struct EnvelopeHead {
+    #[serde(rename = "type", default)]
+    aggregate_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -83,8 +89,6 @@ struct Envelope<S> {
     /// horizon and which are therefore not used (a full replay rebuilds the window).
     #[serde(default)]
     v: u32,
-    #[serde(rename = "type", default)]
-    aggregate_type: Option<String>,
     state: S,
     #[serde(default)]
     recent: std::collections::VecDeque<Remembered>,
@@ -92,6 +96,8 @@ struct Envelope<S> {
     horizon: Option<Uuid>,
     #[serde(default)]
     edge: Option<crate::command_ids::IdSet>,
+    #[serde(default)]
+    future: crate::command_ids::IdSet,
     #[serde(default)]
     forgot: bool,
 }
@@ -297,11 +303,7 @@ fn stored_reply_bytes(event: &Event) -> Option<Bytes> {
     from_hex(event.metadata.headers.get(REPLY_HEADER)?).map(Bytes::from)
 }
 
-/// The first event of a command records it: format 2 has a command record, format 1 the
-/// reply header.
-fn is_command_start(event: &Event) -> bool {
-    event.command.is_some() || event.metadata.headers.contains_key(REPLY_HEADER)
-}
+use aether_core::starts_a_command as is_command_start;
 
 fn from_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
@@ -413,6 +415,14 @@ impl<A: Aggregate> Cell<A> {
             self.skip_snapshot(snapshot.version, "unknown state schema version", &why);
             return Ok((loaded, None));
         }
+        // The type first, whatever the state: another type's state might decode too.
+        if let Ok(head) = codec::from_slice::<EnvelopeHead>(&snapshot.state) {
+            if let Some(stored) = head.aggregate_type.as_deref() {
+                if stored != A::TYPE_NAME {
+                    return Err(self.wrong_type(stored));
+                }
+            }
+        }
         let env = match codec::from_slice::<Envelope<A::State>>(&snapshot.state) {
             Ok(env) => env,
             Err(e) => {
@@ -420,11 +430,6 @@ impl<A: Aggregate> Cell<A> {
                 return Ok((loaded, None));
             }
         };
-        if let Some(stored) = env.aggregate_type.as_deref() {
-            if stored != A::TYPE_NAME {
-                return Err(self.wrong_type(stored));
-            }
-        }
         if env.v < ENVELOPE_VERSION {
             let why = "written before command-id horizons were kept";
             self.skip_snapshot(snapshot.version, "an older snapshot layout", &why);
@@ -433,7 +438,9 @@ impl<A: Aggregate> Cell<A> {
         loaded.state = env.state;
         loaded.version = snapshot.version;
         loaded.snapshot_version = snapshot.version;
-        loaded.ids = CommandIds::restore(env.recent, env.horizon, env.edge, env.forgot);
+        let capacity = self.capacity();
+        let forgotten = (env.horizon, env.edge, env.future, env.forgot);
+        loaded.ids = CommandIds::restore(env.recent, forgotten, capacity);
         Ok((loaded, Some(snapshot)))
     }
 
@@ -467,17 +474,8 @@ impl<A: Aggregate> Cell<A> {
             None
         } else {
             let f = Fingerprint::of::<A>(&ask.command).map_err(AskError::Codec)?;
-            let capacity = self.capacity();
-            let loaded = self.loaded.as_ref().expect("activated above");
-            // The common case, a new id, is decided in memory; the rest is boxed apart.
-            match loaded.ids.verdict(ask.command_id, capacity) {
-                Verdict::New => {}
-                verdict => {
-                    let seen = Box::pin(self.seen_before(verdict, ask.command_id, &f)).await;
-                    if let Some(outcome) = seen {
-                        return outcome;
-                    }
-                }
+            if let Some(outcome) = self.check_seen(ask.command_id, &f).await {
+                return outcome;
             }
             Some(f)
         };
@@ -495,8 +493,28 @@ impl<A: Aggregate> Cell<A> {
                     // Caught up already, so the next command starts from the truth.
                     return Err(AskError::Conflict { attempts });
                 }
-                None => {}
+                None => {
+                    // The events caught up with may hold this very command (stored by
+                    // another writer, or by an append whose outcome was unknown): ask the
+                    // window again before deciding again.
+                    if let Some(f) = &fingerprint {
+                        if let Some(outcome) = self.check_seen(ask.command_id, f).await {
+                            return outcome;
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    /// The answer to a caller-supplied id if the actor has seen it (`None`: it runs). The
+    /// common case, a new id, is decided in memory; the rest is boxed apart.
+    async fn check_seen(&mut self, command_id: Uuid, f: &Fingerprint) -> Option<Outcome<A>> {
+        let capacity = self.capacity();
+        let loaded = self.loaded.as_ref().expect("activated before");
+        match loaded.ids.verdict(command_id, capacity) {
+            Verdict::New => None,
+            verdict => Box::pin(self.seen_before(verdict, command_id, f)).await,
         }
     }
 
@@ -534,11 +552,14 @@ impl<A: Aggregate> Cell<A> {
         let skew = shared.config.command_id_skew;
         // Every caller-supplied command from the oldest remembered one on is remembered:
         // the lookup only needs the versions before it.
-        let to = self
-            .loaded
-            .as_ref()
-            .and_then(|l| l.ids.recent.front())
-            .map_or(Version::MAX, |r| r.version - 1);
+        let to = match self.capacity() {
+            0 => Version::MAX,
+            _ => self
+                .loaded
+                .as_ref()
+                .and_then(|l| l.ids.recent.front())
+                .map_or(Version::MAX, |r| r.version - 1),
+        };
         let started = std::time::Instant::now();
         let (found, cost) =
             aether_core::find_command(&*shared.store, &self.id, command_id, skew, to)
@@ -770,6 +791,7 @@ impl<A: Aggregate> Cell<A> {
             recent: &loaded.ids.recent,
             horizon: loaded.ids.horizon(),
             edge: loaded.ids.edge(),
+            future: loaded.ids.future().filter(|f| !f.is_empty()),
             forgot: loaded.ids.forgot(),
         };
         // Encoded in the thread's scratch buffer: no growing a new buffer step by step.

@@ -98,6 +98,20 @@ struct Forgotten {
     /// [`EDGE_MAX`]; `None` once there were more (every id of that millisecond is then
     /// looked up).
     edge: Option<IdSet>,
+    /// Forgotten v7 ids dated more than [`FUTURE_MARGIN_MS`] ahead of this process's clock
+    /// when they were forgotten (a client clock far ahead, or a forged id): kept apart, up
+    /// to [`EDGE_MAX`], so one such id does not push the horizon into the future and send
+    /// every later id down the lookup path.
+    future: IdSet,
+}
+
+/// How far ahead of the local clock a forgotten id may be dated and still move the horizon.
+pub(crate) const FUTURE_MARGIN_MS: u64 = 60_000;
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn millis(id: Uuid) -> Option<u64> {
@@ -129,19 +143,26 @@ impl CommandIds {
         }
     }
 
-    /// The window as restored from a snapshot.
+    /// The window as restored from a snapshot, trimmed to `capacity` (a system may have been
+    /// restarted with a smaller window: the ids beyond it are forgotten, as facts).
     pub(crate) fn restore(
         recent: VecDeque<Remembered>,
-        horizon: Option<Uuid>,
-        edge: Option<IdSet>,
-        forgot: bool,
+        forgotten: (Option<Uuid>, Option<IdSet>, IdSet, bool),
+        capacity: usize,
     ) -> Self {
+        let (horizon, edge, future, forgot) = forgotten;
         let mut ids = CommandIds {
-            forgotten: forgot.then(|| Box::new(Forgotten { horizon, edge })),
+            forgotten: forgot.then(|| {
+                Box::new(Forgotten {
+                    horizon,
+                    edge,
+                    future,
+                })
+            }),
             ..CommandIds::default()
         };
         for r in recent {
-            ids.remember_once(r, usize::MAX);
+            ids.remember_once(r, capacity);
         }
         ids
     }
@@ -154,6 +175,11 @@ impl CommandIds {
     /// The forgotten ids of the horizon's millisecond, while they are known.
     pub(crate) fn edge(&self) -> Option<&IdSet> {
         self.forgotten.as_ref().and_then(|f| f.edge.as_ref())
+    }
+
+    /// The forgotten ids dated far ahead of the clock.
+    pub(crate) fn future(&self) -> Option<&IdSet> {
+        self.forgotten.as_ref().map(|f| &f.future)
     }
 
     /// Whether any id was forgotten.
@@ -176,6 +202,9 @@ impl CommandIds {
                     }
                     _ => f.edge = None,
                 }
+            }
+            _ if ms > now_millis() + FUTURE_MARGIN_MS && f.future.len() < EDGE_MAX => {
+                f.future.insert(id);
             }
             _ => {
                 f.horizon = Some(id);
@@ -204,6 +233,9 @@ impl CommandIds {
         let Some(ms) = millis(id) else {
             return Verdict::LookUp;
         };
+        if f.future.contains(&id) {
+            return Verdict::LookUp;
+        }
         let Some(h) = f.horizon.and_then(millis) else {
             // Only ids without a v7 time were forgotten.
             return Verdict::New;
@@ -319,6 +351,21 @@ mod tests {
         assert_eq!(ids.edge(), None);
         assert_eq!(ids.verdict(v7(9_000), 1), Verdict::LookUp);
         assert_eq!(ids.verdict(v7(9_001), 1), Verdict::New);
+    }
+
+    #[test]
+    fn an_id_dated_far_ahead_does_not_move_the_horizon() {
+        let mut ids = CommandIds::default();
+        let ahead = v7(now_millis() + 3_600_000);
+        ids.remember(entry(ahead, 1), 1);
+        ids.remember(entry(v7(now_millis()), 2), 1);
+        assert_eq!(
+            ids.horizon(),
+            None,
+            "only the future-dated id was forgotten"
+        );
+        assert_eq!(ids.verdict(ahead, 1), Verdict::LookUp);
+        assert_eq!(ids.verdict(v7(now_millis()), 1), Verdict::New);
     }
 
     #[test]

@@ -888,7 +888,11 @@ impl<A: Aggregate> Ask<A> {
             return Err(AskError::ShuttingDown);
         }
         let now = tokio::time::Instant::now();
-        let mut until = now + timeout.unwrap_or(rt.shared.config.ask_timeout);
+        let timeout = timeout.unwrap_or(rt.shared.config.ask_timeout);
+        // A timeout too long for the clock is no deadline at all: about 30 years.
+        let mut until = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(1 << 30));
         if let Some(d) = deadline {
             until = until.min(tokio::time::Instant::from_std(d));
         }

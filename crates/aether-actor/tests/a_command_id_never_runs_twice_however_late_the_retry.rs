@@ -269,3 +269,65 @@ async fn one_id_may_be_sent_to_two_actors() -> anyhow::Result<()> {
     assert_eq!(commands_stored(&store, &b, cmd).await, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_retry_stored_by_another_writer_meanwhile_is_answered_after_the_conflict(
+) -> anyhow::Result<()> {
+    let store = aether_store_mem::InMemoryEventStore::new(common::ns());
+    for window in [32usize, 0] {
+        let (a, b) = (system(&store, window), system(&store, window));
+        let w = id(&format!("w-two-writers-{window}"));
+        // Both systems hold the actor in memory at version 1.
+        a.actors::<Wallet>()
+            .ask(&w, WalletCommand::Deposit(1))
+            .await??;
+        b.actors::<Wallet>().ask(&w, WalletCommand::Peek).await??;
+        let cmd = aether_core::new_id();
+        assert_eq!(
+            b.actors::<Wallet>()
+                .ask(&w, WalletCommand::Deposit(5))
+                .command_id(cmd)
+                .await?,
+            Ok(6)
+        );
+        // A does not know the id, decides, conflicts, catches up, and then recognises it.
+        assert_eq!(
+            a.actors::<Wallet>()
+                .ask(&w, WalletCommand::Deposit(5))
+                .command_id(cmd)
+                .await?,
+            Ok(6),
+            "window {window}"
+        );
+        assert_eq!(commands_stored(&store, &w, cmd).await, 1, "window {window}");
+        assert_eq!(store.latest_version(&w).await?, 2);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_smaller_window_after_a_restart_still_finds_old_ids() -> anyhow::Result<()> {
+    let store = aether_store_mem::InMemoryEventStore::new(common::ns());
+    let w = id("w-shrink");
+    let cmd = aether_core::new_id();
+    let big = system(&store, 32);
+    big.actors::<Wallet>()
+        .ask(&w, WalletCommand::Deposit(9))
+        .command_id(cmd)
+        .await??;
+    others(&big.actors::<Wallet>(), &w, 5).await?;
+    big.shutdown().await; // a snapshot holding the window of 32
+    for window in [0usize, 2] {
+        let small = system(&store, window);
+        let retry = small
+            .actors::<Wallet>()
+            .ask(&w, WalletCommand::Deposit(9))
+            .command_id(cmd)
+            .await?;
+        assert_eq!(retry, Ok(9), "window {window}");
+        small.shutdown().await;
+    }
+    assert_eq!(commands_stored(&store, &w, cmd).await, 1);
+    assert_eq!(store.latest_version(&w).await?, 6);
+    Ok(())
+}

@@ -48,6 +48,16 @@ pub fn command_variant(encoding: &[u8]) -> Option<&str> {
     }
 }
 
+/// The header holding the hex of a command's encoded reply on its first event in record
+/// format 1 (format 2 records the reply in [`CommandRecord`](crate::CommandRecord)).
+pub const REPLY_HEADER: &str = "aether-reply";
+
+/// Whether `event` is the first event of a command the actor runtime stored: it carries a
+/// command record (format 2) or the reply header (format 1).
+pub fn starts_a_command(event: &Event) -> bool {
+    event.command.is_some() || event.metadata.headers.contains_key(REPLY_HEADER)
+}
+
 /// A MessagePack string at the start of `b`.
 fn read_str(b: &[u8]) -> Option<&str> {
     let (&m, rest) = b.split_first()?;
@@ -73,7 +83,8 @@ pub struct LookupCost {
     pub scanned: u64,
 }
 
-/// Finds the first event `actor` stored for the command `command_id` (its causation id)
+/// Finds the first event `actor` stored for the command `command_id` (the first event with
+/// that causation id that [starts a command](starts_a_command))
 /// among its versions `1..=to` (`Version::MAX` for the whole history), looking first where
 /// the id's UUID v7 time points, less `skew`, and then, if it is not there, in the rest of
 /// that range. A wrong clock makes the lookup slower, never wrong: every event of the range
@@ -150,7 +161,7 @@ async fn scan<S: EventStore + ?Sized>(
     while let Some(e) = events.next().await {
         let e = e?;
         cost.scanned += 1;
-        if e.metadata.causation_id == Some(command_id) {
+        if e.metadata.causation_id == Some(command_id) && starts_a_command(&e) {
             return Ok(Some(e));
         }
     }

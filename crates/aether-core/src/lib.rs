@@ -53,7 +53,9 @@ mod version;
 pub use bus::{
     BusMessage, EventBroadcaster, EventBus, EventFilter, Subscription, DEFAULT_BUS_CAPACITY,
 };
-pub use command::{command_hash, command_variant, find_command, LookupCost};
+pub use command::{
+    command_hash, command_variant, find_command, starts_a_command, LookupCost, REPLY_HEADER,
+};
 pub use describe::{AggregateDescription, DescribeAggregate};
 pub use error::{BoxError, Error, ErrorKind, Result, VersionConflict};
 pub use event::{CommandRecord, Event, Metadata, NewEvent, MAX_EVENT_TYPE_LEN};

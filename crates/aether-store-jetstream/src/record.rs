@@ -806,7 +806,8 @@ fn decode_exact_layout(bytes: &Bytes, actor: &ActorId) -> Option<EventRecord> {
                 }
             }
             if optional > 0 {
-                if key != "cmd" || optional > 1 {
+                // Only format 2 has command records; serde reads anything else.
+                if key != "cmd" || optional > 1 || !v2 {
                     return None;
                 }
                 command = Some(Arc::new(r.command(bytes)?));
