@@ -149,6 +149,10 @@ async fn first_at_or_after<S: EventStore + ?Sized>(
     Ok(lo)
 }
 
+/// How many events a lookup reads in one request before it streams the rest: where the
+/// clocks agree, the command is among the first events read.
+const FIRST_PAGE: usize = 256;
+
 async fn scan<S: EventStore + ?Sized>(
     store: &S,
     actor: &ActorId,
@@ -157,11 +161,23 @@ async fn scan<S: EventStore + ?Sized>(
     command_id: Uuid,
     cost: &mut LookupCost,
 ) -> Result<Option<Event>> {
-    let mut events = store.read_stream(actor, from, to);
+    let matches = |e: &Event| e.metadata.causation_id == Some(command_id) && starts_a_command(e);
+    // One page by a plain read first (no stream set up for a short scan), then the rest
+    // streamed with bounded memory.
+    let page = store.read(actor, from, to, FIRST_PAGE).await?;
+    cost.scanned += page.len() as u64;
+    if let Some(found) = page.iter().find(|e| matches(e)) {
+        return Ok(Some(found.clone()));
+    }
+    let next = match page.last() {
+        Some(last) if page.len() == FIRST_PAGE && last.version < to => last.version + 1,
+        _ => return Ok(None),
+    };
+    let mut events = store.read_stream(actor, next, to);
     while let Some(e) = events.next().await {
         let e = e?;
         cost.scanned += 1;
-        if e.metadata.causation_id == Some(command_id) && starts_a_command(&e) {
+        if matches(&e) {
             return Ok(Some(e));
         }
     }
