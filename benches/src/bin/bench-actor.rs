@@ -130,6 +130,24 @@ fn id(s: String) -> ActorId {
     ActorId::new(s).expect("a valid actor id")
 }
 
+/// A current-thread runtime for 0 workers, else a multi-threaded one.
+fn runtime_of(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    if workers == 0 {
+        return Ok(tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?);
+    }
+    runtime(workers)
+}
+
+/// How the runtime of `runtime_of(workers)` is named in headings.
+fn flavour(workers: usize) -> String {
+    match workers {
+        0 => "current-thread runtime".to_owned(),
+        n => format!("{n} worker threads"),
+    }
+}
+
 fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -163,15 +181,11 @@ async fn raw_ask(server: &mpsc::Sender<RawRequest>, n: u64) -> u64 {
 // ---------------------------------------------------------------------------------------
 
 fn round_trip(workers: usize, rounds: usize, asks: u64) -> anyhow::Result<f64> {
-    let rt = if workers == 0 {
-        println!("\n## 3. ask round trip vs raw mpsc + oneshot (current-thread runtime, {asks} sequential asks per round)");
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        println!("\n## 3. ask round trip vs raw mpsc + oneshot ({workers} worker threads, {asks} sequential asks per round)");
-        runtime(workers)?
-    };
+    println!(
+        "\n## 3. ask round trip vs raw mpsc + oneshot ({}, {asks} sequential asks per round)",
+        flavour(workers)
+    );
+    let rt = runtime_of(workers)?;
     let system = ActorSystem::builder()
         .store(InMemoryEventStore::new(ns()))
         .build()?;
@@ -189,24 +203,12 @@ fn round_trip(workers: usize, rounds: usize, asks: u64) -> anyhow::Result<f64> {
             })
             .await
         })?;
-        let counters = counters.clone();
-        let candidate = rt.block_on(async move {
-            let actor = id(format!("rt-{round}"));
-            tokio::spawn(async move {
-                counters
-                    .ask(&actor, CounterCommand::Peek)
-                    .await
-                    .expect("ask")?;
-                let start = Instant::now();
-                for _ in 0..asks {
-                    let reply = counters.ask(&actor, CounterCommand::Add(1)).await;
-                    std::hint::black_box(reply.expect("no technical error").expect("accepted"));
-                }
-                Ok::<_, ()>(start.elapsed())
-            })
-            .await
-        })?;
-        let candidate = candidate.map_err(|()| anyhow::anyhow!("rejected"))?;
+        let candidate = rt.block_on(sequential_asks(
+            counters.clone(),
+            id(format!("rt-{round}")),
+            asks,
+            false,
+        ));
         r.record(rate(asks, baseline), rate(asks, candidate));
     }
     r.summary(0.2);
@@ -622,15 +624,11 @@ async fn sequential_asks(
 /// The ask round trip with caller-supplied v7 ids against the same with the runtime's
 /// fresh ids; goal >= 0.95 (within 5 %). Returns the median ratio.
 fn caller_ids(workers: usize, rounds: usize, asks: u64) -> anyhow::Result<f64> {
-    let rt = if workers == 0 {
-        println!("\n## 5. ask round trip, caller-supplied v7 ids vs fresh ids (current-thread runtime, {asks} asks per round)");
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        println!("\n## 5. ask round trip, caller-supplied v7 ids vs fresh ids ({workers} worker threads, {asks} asks per round)");
-        runtime(workers)?
-    };
+    println!(
+        "\n## 5. ask round trip, caller-supplied v7 ids vs fresh ids ({}, {asks} asks per round)",
+        flavour(workers)
+    );
+    let rt = runtime_of(workers)?;
     let system = ActorSystem::builder()
         .store(InMemoryEventStore::new(ns()))
         .build()?;

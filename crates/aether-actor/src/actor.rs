@@ -89,6 +89,8 @@ struct Envelope<S> {
     /// horizon and which are therefore not used (a full replay rebuilds the window).
     #[serde(default)]
     v: u32,
+    #[serde(rename = "type", default)]
+    aggregate_type: Option<String>,
     state: S,
     #[serde(default)]
     recent: std::collections::VecDeque<Remembered>,
@@ -303,8 +305,6 @@ fn stored_reply_bytes(event: &Event) -> Option<Bytes> {
     from_hex(event.metadata.headers.get(REPLY_HEADER)?).map(Bytes::from)
 }
 
-use aether_core::starts_a_command as is_command_start;
-
 fn from_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
@@ -415,21 +415,20 @@ impl<A: Aggregate> Cell<A> {
             self.skip_snapshot(snapshot.version, "unknown state schema version", &why);
             return Ok((loaded, None));
         }
-        // The type first, whatever the state: another type's state might decode too.
-        if let Ok(head) = codec::from_slice::<EnvelopeHead>(&snapshot.state) {
-            if let Some(stored) = head.aggregate_type.as_deref() {
-                if stored != A::TYPE_NAME {
-                    return Err(self.wrong_type(stored));
-                }
-            }
-        }
         let env = match codec::from_slice::<Envelope<A::State>>(&snapshot.state) {
             Ok(env) => env,
             Err(e) => {
+                // Another type's snapshot usually fails here: say so rather than replay
+                // a history that may carry no type (format 1) into a wrong state.
+                if let Ok(head) = codec::from_slice::<EnvelopeHead>(&snapshot.state) {
+                    self.check_type(head.aggregate_type.as_deref())?;
+                }
                 self.skip_snapshot(snapshot.version, "the snapshot does not decode", &e);
                 return Ok((loaded, None));
             }
         };
+        // Another type's state might decode too: the type decides.
+        self.check_type(env.aggregate_type.as_deref())?;
         if env.v < ENVELOPE_VERSION {
             let why = "written before command-id horizons were kept";
             self.skip_snapshot(snapshot.version, "an older snapshot layout", &why);
@@ -454,11 +453,15 @@ impl<A: Aggregate> Cell<A> {
         );
     }
 
-    fn wrong_type(&self, stored: &str) -> AskError<()> {
-        AskError::WrongAggregateType {
-            actor: self.id.clone(),
-            stored: stored.to_owned(),
-            asked: A::TYPE_NAME,
+    /// `WrongAggregateType` when a snapshot records another aggregate type than `A`.
+    fn check_type(&self, stored: Option<&str>) -> Result<(), AskError<()>> {
+        match stored {
+            Some(stored) if stored != A::TYPE_NAME => Err(AskError::WrongAggregateType {
+                actor: self.id.clone(),
+                stored: stored.to_owned(),
+                asked: A::TYPE_NAME,
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -896,7 +899,7 @@ fn remember_replayed(ids: &mut CommandIds, stored: &Event, capacity: usize) {
     let Some(id) = stored.metadata.causation_id else {
         return;
     };
-    if !is_command_start(stored) {
+    if !aether_core::starts_a_command(stored) {
         return;
     }
     let hash = match &stored.command {
@@ -1004,7 +1007,7 @@ mod tests {
         let new = NewEvent::new("T", vec![1u8])
             .with_metadata(Metadata::new().header(REPLY_HEADER, hex.to_uppercase()));
         let event = Event::from_new(ActorId::new("a").unwrap(), 1, new, time_now());
-        assert!(is_command_start(&event));
+        assert!(aether_core::starts_a_command(&event));
         let back: (u64, String) = codec::from_slice(&stored_reply_bytes(&event).unwrap()).unwrap();
         assert_eq!(back, reply);
         assert!(from_hex("abc").is_none());

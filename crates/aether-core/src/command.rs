@@ -164,13 +164,15 @@ async fn scan<S: EventStore + ?Sized>(
     let matches = |e: &Event| e.metadata.causation_id == Some(command_id) && starts_a_command(e);
     // One page by a plain read first (no stream set up for a short scan), then the rest
     // streamed with bounded memory.
-    let page = store.read(actor, from, to, FIRST_PAGE).await?;
-    cost.scanned += page.len() as u64;
-    if let Some(found) = page.iter().find(|e| matches(e)) {
-        return Ok(Some(found.clone()));
+    let mut page = store.read(actor, from, to, FIRST_PAGE).await?;
+    let full = page.len() == FIRST_PAGE;
+    if let Some(at) = page.iter().position(matches) {
+        cost.scanned += at as u64 + 1;
+        return Ok(Some(page.swap_remove(at)));
     }
+    cost.scanned += page.len() as u64;
     let next = match page.last() {
-        Some(last) if page.len() == FIRST_PAGE && last.version < to => last.version + 1,
+        Some(last) if full && last.version < to => last.version + 1,
         _ => return Ok(None),
     };
     let mut events = store.read_stream(actor, next, to);
