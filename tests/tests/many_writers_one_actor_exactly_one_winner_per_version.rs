@@ -2,7 +2,7 @@
 //! expected version, round after round: exactly one wins each version, every loser gets a
 //! version conflict naming the winner's version, and the history is contiguous with the
 //! winners' events. On one server, and on a 3-server cluster with the writers connected to
-//! different servers.
+//! different servers; ten times as many rounds with `AETHER_LONG=1`.
 #![cfg(feature = "itest")]
 
 mod common;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aether_core::{Error, EventStore, EventStoreExt, ExpectedVersion, Namespace};
 use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
 use aether_testkit::{NatsCluster, NatsServer};
-use common::{actor, batch, connect, event_id, namespace, options};
+use common::{actor, batch, connect, event_id, namespace, options, repetitions};
 use tokio::sync::Barrier;
 
 /// What one writer saw in one round.
@@ -123,7 +123,8 @@ async fn run(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_writers_on_one_server_exactly_one_winner_per_version() {
     let server = NatsServer::start();
-    run(vec![server.url()], namespace("race"), options(), 8, 150).await;
+    let rounds = repetitions(150, 1_500);
+    run(vec![server.url()], namespace("race"), options(), 8, rounds).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +135,7 @@ async fn many_writers_across_cluster_servers_exactly_one_winner_per_version() {
         namespace("race3"),
         options().replicas(3),
         6,
-        60,
+        repetitions(60, 600),
     )
     .await;
 }

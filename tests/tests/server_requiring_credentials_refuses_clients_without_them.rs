@@ -6,23 +6,26 @@
 
 mod common;
 
-use aether_core::{EventStore, EventStoreExt, ExpectedVersion};
+use aether_core::{ErrorKind, EventStore, EventStoreExt, ExpectedVersion};
 use aether_store_jetstream::{ConnectionOptions, JetStreamEventStore, JetStreamStoreOptions};
 use aether_testkit::{Auth, NatsServer};
 use common::{actor, batch, namespace};
 
-async fn refused(url: &str, connection: ConnectionOptions) -> String {
+/// Connects with `connection` and checks the refusal: invalid input (no retry fixes wrong
+/// credentials), saying that authorization failed and pointing at the credentials.
+async fn refused(url: &str, connection: ConnectionOptions) {
     let ns = namespace("auth");
     let opts = JetStreamStoreOptions::new().connection(connection);
     let err = JetStreamEventStore::connect(url, ns, opts)
         .await
         .expect_err("connect must be refused");
-    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+    assert!(!err.is_transient(), "{err:?}");
+    let text = err.to_string().to_lowercase();
     assert!(
-        text.to_lowercase().contains("authori"),
-        "the error should say authorization failed: {text}"
+        text.contains("authori") && text.contains("credentials"),
+        "the error should say authorization failed and name the credentials: {err}"
     );
-    text
 }
 
 async fn works(url: &str, connection: ConnectionOptions) {
@@ -88,7 +91,7 @@ async fn a_malformed_nkey_seed_is_invalid_input() {
     let err = JetStreamEventStore::connect(&server.url(), ns, opts)
         .await
         .expect_err("a malformed seed cannot connect");
-    assert_eq!(err.kind(), aether_core::ErrorKind::InvalidInput, "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
     assert!(err.to_string().to_lowercase().contains("nkey"), "{err}");
 }
 
@@ -131,6 +134,6 @@ async fn a_missing_creds_file_is_invalid_input() {
     let err = JetStreamEventStore::connect(&server.url(), namespace("auth"), opts)
         .await
         .expect_err("no such file");
-    assert_eq!(err.kind(), aether_core::ErrorKind::InvalidInput, "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
     assert!(err.to_string().contains("aether.creds"), "{err}");
 }

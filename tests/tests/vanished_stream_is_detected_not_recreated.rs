@@ -65,16 +65,21 @@ async fn vanished_event_stream_is_an_error_and_stays_gone() {
         .await
         .expect_err("new actor");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-    let read = store.read_all(&id).await;
-    assert!(
-        read.is_err(),
-        "a read of a vanished stream must fail, not look empty: {read:?}"
-    );
-    let latest = store.latest_version(&id).await;
-    assert!(
-        latest.is_err(),
-        "latest_version of a vanished stream must fail, not say 0: {latest:?}"
-    );
+    let err = store
+        .read_all(&id)
+        .await
+        .expect_err("a read of a vanished stream must fail, not look empty");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = store
+        .read(&actor(1), 1, u64::MAX, 10)
+        .await
+        .expect_err("a read of a never-written actor of a vanished stream must fail");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = store
+        .latest_version(&id)
+        .await
+        .expect_err("latest_version of a vanished stream must fail, not say 0");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 
     let reopen = JetStreamEventStore::connect(&server.url(), ns.clone(), options()).await;
     let err = reopen.expect_err("opening a namespace whose stream vanished");
@@ -97,11 +102,16 @@ async fn vanished_snapshot_stream_is_an_error_and_stays_gone() {
         .expect("deleting the snapshot stream");
 
     let id = actor(0);
-    let loaded = store.load_snapshot(&id, None).await;
-    assert!(
-        loaded.is_err(),
-        "a vanished snapshot stream must fail, not look empty: {loaded:?}"
-    );
+    let err = store
+        .load_snapshot(&id, None)
+        .await
+        .expect_err("a vanished snapshot stream must fail, not look empty");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = store
+        .load_snapshot(&id, Some(2))
+        .await
+        .expect_err("a vanished snapshot stream must fail at or below a version too");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     let saved = store
         .save_snapshot(ActorSnapshot::new(id.clone(), 3, 1, b"again".to_vec()))
         .await;

@@ -14,12 +14,14 @@ pub enum AskError<C> {
     #[error("the actor's mailbox is full; the command was not accepted")]
     MailboxFull(C),
     /// The deadline passed before the actor started the command; it was withdrawn and will
-    /// never run.
+    /// never run. (While the store's connection is down, this is [`AskError::Load`] with an
+    /// `Unavailable` error naming the outage.)
     #[error("the deadline passed before the actor started the command; it was not run")]
     Timeout,
     /// The deadline passed after the actor started the command: it may or may not have been
     /// stored. Ask again with the same command id to learn the outcome without running the
-    /// command twice.
+    /// command twice. (While the store's connection is down, this is [`AskError::Store`]
+    /// with an `Unavailable` error naming the outage.)
     #[error("the deadline passed while the command was running; its outcome is unknown")]
     OutcomeUnknown,
     /// Other writers kept changing the actor: the command was decided again after each
@@ -34,7 +36,7 @@ pub enum AskError<C> {
     /// ([`ErrorKind::InvalidInput`](aether_core::ErrorKind::InvalidInput)). The actor reloads
     /// from the store before its next command; asking again with the same command id is
     /// safe and learns the outcome.
-    #[error("storing the command's events failed; its outcome may be unknown: {0}")]
+    #[error("storing the command's events failed; {outcome}: {0}", outcome = store_outcome(.0))]
     Store(#[source] aether_core::Error),
     /// Reading from the event store failed before the command ran (activating the actor,
     /// catching up after a conflict, or looking up its command id): the command did not
@@ -65,14 +67,24 @@ pub enum AskError<C> {
         asked: &'static str,
     },
     /// Events, a reply or a state could not be encoded or decoded.
-    #[error("codec error: {0}")]
-    Codec(#[source] aether_core::Error),
+    #[error(transparent)]
+    Codec(aether_core::Error),
     /// The aggregate's code panicked; the actor reloads its state before the next command.
     #[error("the aggregate panicked: {0}")]
     Panicked(String),
     /// The actor system is shutting down and accepts no more commands.
     #[error("the actor system is shutting down")]
     ShuttingDown,
+}
+
+/// What a failed append means for the command: a refused input stored nothing; any other
+/// failure may have stored it (a lost acknowledgement).
+fn store_outcome(e: &aether_core::Error) -> &'static str {
+    if e.kind() == aether_core::ErrorKind::InvalidInput {
+        "the store refused it, nothing was stored"
+    } else {
+        "its outcome may be unknown"
+    }
 }
 
 /// The kind of an [`AskError`], for code that decides whether to retry.
@@ -217,4 +229,24 @@ pub(crate) fn rebrand<C>(e: AskError<()>) -> AskError<C> {
     // The actor never answers "mailbox full" (the caller sees it before sending); if it
     // did, the command was not run, which is what `Timeout` says.
     e.map_mailbox_full(|()| AskError::Timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_failure_says_whether_the_command_may_have_been_stored() {
+        let refused = AskError::<()>::Store(aether_core::Error::invalid("append", "too large"));
+        assert!(!refused.may_have_run());
+        let text = refused.to_string();
+        assert!(text.contains("nothing was stored"), "{text}");
+        assert!(!text.contains("unknown"), "{text}");
+        let lost = AskError::<()>::Store(aether_core::Error::Timeout("no ack".into()));
+        assert!(lost.may_have_run());
+        assert!(
+            lost.to_string().contains("its outcome may be unknown"),
+            "{lost}"
+        );
+    }
 }

@@ -45,7 +45,7 @@ impl Default for Config {
             passivate_after: Some(Duration::from_secs(120)),
             mailbox_capacity: 256,
             conflict_retries: 3,
-            ask_timeout: Duration::from_secs(5),
+            ask_timeout: Duration::from_secs(15),
             recent_command_ids: DEFAULT_RECENT_COMMAND_IDS,
             command_id_skew: Duration::from_secs(10),
         }
@@ -285,7 +285,10 @@ impl ActorSystemBuilder {
         self
     }
 
-    /// The deadline of an `ask` that does not set its own (default 5 s).
+    /// The deadline of an `ask` that does not set its own (default 15 s: above the JetStream
+    /// store's `retry_deadline` of 12 s, so that a store that gives up answers before the
+    /// caller stops waiting, and long enough for a stream leader election; see the timeouts
+    /// table in `docs/operations.md`).
     ///
     /// ```
     /// let b = aether_actor::ActorSystem::builder()
@@ -436,6 +439,21 @@ impl ActorSystem {
     /// The event store.
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.inner.shared.store
+    }
+
+    /// The health of the store's connection: connected or not, since when, the last error,
+    /// the appends waiting for an answer. An embedded store is always connected.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = aether_store_mem::InMemoryEventStore::new(aether_core::Namespace::new("ns").unwrap());
+    /// let system = aether_actor::ActorSystem::builder().store(store).build().unwrap();
+    /// let health = system.health();
+    /// assert!(health.connected && health.appends_waiting == 0);
+    /// # }
+    /// ```
+    pub fn health(&self) -> aether_core::StoreHealth {
+        self.inner.shared.store.health()
     }
 
     /// The broadcaster stored events are published on.
@@ -916,6 +934,7 @@ impl<A: Aggregate> Ask<A> {
                 mailbox,
                 seq,
                 wait: tokio::time::timeout_at(until, rx),
+                rt,
             }),
             Err(SendError::Full(Msg::Ask(m))) => Err(AskError::MailboxFull(m.command)),
             Err(SendError::Closed(Msg::Ask(_))) => Err(AskError::ShuttingDown),
@@ -929,7 +948,12 @@ struct Sent<A: Aggregate> {
     mailbox: Arc<Mailbox<Msg<A>>>,
     seq: u64,
     wait: tokio::time::Timeout<oneshot::Receiver<Outcome<A>>>,
+    /// Kept to tell, when the deadline passes, whether the store is in an outage.
+    rt: Arc<TypeRuntime<A>>,
 }
+
+/// A command sent to its actor: where, and the runtime it went through.
+type Waiting<A> = (Arc<Mailbox<Msg<A>>>, u64, Arc<TypeRuntime<A>>);
 
 pin_project_lite::pin_project! {
     /// The future of an [`Ask`]: hands the command to the actor on its first poll, then
@@ -937,7 +961,7 @@ pin_project_lite::pin_project! {
     #[must_use = "an ask does nothing until it is awaited"]
     pub struct AskFuture<A: Aggregate> {
         ask: Option<Ask<A>>,
-        queued: Option<(Arc<Mailbox<Msg<A>>>, u64)>,
+        queued: Option<Waiting<A>>,
         #[pin]
         wait: Option<tokio::time::Timeout<oneshot::Receiver<Outcome<A>>>>,
         span: tracing::Span,
@@ -974,7 +998,7 @@ impl<A: Aggregate> Future for AskFuture<A> {
                         let _wake = WakeOnDrop(&sent.mailbox);
                         this.wait.as_mut().as_pin_mut().map(|w| w.poll(cx))
                     };
-                    *this.queued = Some((sent.mailbox, sent.seq));
+                    *this.queued = Some((sent.mailbox, sent.seq, sent.rt));
                     polled
                 }
                 Err(e) => return Poll::Ready(Err(e)),
@@ -991,11 +1015,39 @@ impl<A: Aggregate> Future for AskFuture<A> {
             Ok(Ok(outcome)) => outcome.map_err(rebrand),
             // The actor dropped the request without answering: it stopped abnormally.
             Ok(Err(_)) => Err(AskError::OutcomeUnknown),
-            Err(_) => match queued.and_then(|(mailbox, seq)| mailbox.withdraw(seq)) {
-                Some(_) => Err(AskError::Timeout),
-                None => Err(AskError::OutcomeUnknown),
-            },
+            Err(_) => Err(match queued {
+                Some((mailbox, seq, rt)) => {
+                    let withdrawn = mailbox.withdraw(seq).is_some();
+                    deadline_passed(&*rt.shared.store, withdrawn)
+                }
+                None => AskError::OutcomeUnknown,
+            }),
         })
+    }
+}
+
+/// The error of an ask whose deadline passed: [`AskError::Timeout`] when the command was
+/// `withdrawn` unstarted, [`AskError::OutcomeUnknown`] otherwise; but while the store's
+/// connection is down, the same two outcomes as [`AskError::Load`] and [`AskError::Store`]
+/// with an `Unavailable` error naming the outage, so that the caller sees why.
+fn deadline_passed<C>(store: &dyn EventStore, withdrawn: bool) -> AskError<C> {
+    let Some(outage) = store.health().describe_outage() else {
+        return if withdrawn {
+            AskError::Timeout
+        } else {
+            AskError::OutcomeUnknown
+        };
+    };
+    if withdrawn {
+        AskError::Load(aether_core::Error::unavailable(
+            format!("{outage}; the deadline passed before the actor started the command"),
+            "deadline passed",
+        ))
+    } else {
+        AskError::Store(aether_core::Error::unavailable(
+            format!("{outage}; the deadline passed while the command was running"),
+            "deadline passed",
+        ))
     }
 }
 

@@ -245,28 +245,47 @@ mod tests {
         ))
     }
 
+    /// Everything `sub` delivers until the bus is gone: events only.
+    async fn events_of(sub: Subscription) -> Vec<Arc<Event>> {
+        sub.map(|m| match m {
+            BusMessage::Event(e) => e,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+        .await
+    }
+
     #[tokio::test]
     async fn namespaces_are_isolated_and_filters_apply() {
         let bus = EventBus::new();
         let a = Namespace::new("a").unwrap();
         let b = Namespace::new("b").unwrap();
-        let mut all_a = bus.subscribe(&a, EventFilter::all()).await.unwrap();
-        let mut typed_a = bus
-            .subscribe(&a, EventFilter::all().event_type("T2"))
+        let subscribe = |filter| bus.subscribe(&a, filter);
+        let all_a = subscribe(EventFilter::all()).await.unwrap();
+        let typed_a = subscribe(EventFilter::all().event_type("T2"))
             .await
             .unwrap();
-        bus.publish(&b, ev("x", 1, "T2")).await.unwrap();
-        bus.publish(&a, ev("x", 1, "T1")).await.unwrap();
-        bus.publish(&a, ev("x", 2, "T2")).await.unwrap();
+        // Filters naming actors of namespace b: one only b has, one both have.
+        let b_only_actor = subscribe(EventFilter::all().actor(ActorId::new("only-b").unwrap()));
+        let b_only_actor = b_only_actor.await.unwrap();
+        let shared_actor = subscribe(EventFilter::all().actor(ActorId::new("x").unwrap()));
+        let shared_actor = shared_actor.await.unwrap();
+        let in_b = [ev("x", 1, "T2"), ev("only-b", 1, "T2"), ev("x", 2, "T1")];
+        let in_a = [ev("x", 1, "T1"), ev("x", 2, "T2")];
+        bus.publish(&b, in_b[0].clone()).await.unwrap();
+        bus.publish(&a, in_a[0].clone()).await.unwrap();
+        bus.publish_all(&b, in_b[1..].to_vec()).await.unwrap();
+        bus.publish(&a, in_a[1].clone()).await.unwrap();
         drop(bus);
-        let got: Vec<_> = all_a.by_ref().collect().await;
-        assert_eq!(got.len(), 2);
-        let got: Vec<_> = typed_a.by_ref().collect().await;
-        assert_eq!(got.len(), 1);
-        match &got[0] {
-            BusMessage::Event(e) => assert_eq!((e.version, e.event_type.as_str()), (2, "T2")),
-            other => panic!("unexpected {other:?}"),
-        }
+        // Each subscriber gets exactly namespace a's matching events: ids and payloads.
+        assert_eq!(events_of(all_a).await, in_a);
+        assert_eq!(events_of(typed_a).await, [in_a[1].clone()]);
+        let leaked = events_of(b_only_actor).await;
+        assert!(
+            leaked.is_empty(),
+            "namespace b's events reached a: {leaked:?}"
+        );
+        assert_eq!(events_of(shared_actor).await, in_a);
     }
 
     #[tokio::test]

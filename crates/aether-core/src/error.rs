@@ -73,14 +73,17 @@ impl fmt::Display for ErrorKind {
 /// [`EventBroadcaster`](crate::EventBroadcaster), ids, codec).
 ///
 /// Match on [`Error::kind`] in generic code; match on the variants where the details matter.
+///
+/// `Display` says this layer's message once, after its kind ("codec error: cannot decode
+/// ..."), and never the text of its source, which `source()` gives: print the whole chain
+/// with a reporter (anyhow's `{:#}`). A message that already starts with its kind's prefix
+/// is not prefixed again, so wrapping one error's text in another of its kind reads once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The append's expectation did not hold; nothing was stored.
-    #[error("{0}")]
     VersionConflict(Box<VersionConflict>),
     /// The input can never succeed as given.
-    #[error("invalid {what}: {reason}")]
     InvalidInput {
         /// What was invalid ("namespace", "actor id", "event", ...).
         what: &'static str,
@@ -88,10 +91,8 @@ pub enum Error {
         reason: String,
     },
     /// Something that must exist is missing.
-    #[error("not found: {0}")]
     NotFound(String),
     /// The backend cannot serve now; a retry may succeed.
-    #[error("unavailable: {message}")]
     Unavailable {
         /// What was unavailable.
         message: String,
@@ -100,10 +101,8 @@ pub enum Error {
         source: Option<BoxError>,
     },
     /// A deadline passed before the operation completed.
-    #[error("timed out: {0}")]
     Timeout(String),
     /// Bytes could not be encoded or decoded.
-    #[error("codec error: {message}")]
     Codec {
         /// What was being encoded or decoded.
         message: String,
@@ -112,7 +111,6 @@ pub enum Error {
         source: Option<BoxError>,
     },
     /// Any other backend failure.
-    #[error("backend error: {message}")]
     Backend {
         /// What failed.
         message: String,
@@ -120,6 +118,38 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::VersionConflict(c) => fmt::Display::fmt(c, f),
+            Error::InvalidInput { what, reason } => {
+                let repeated = reason
+                    .strip_prefix("invalid ")
+                    .and_then(|r| r.strip_prefix(what))
+                    .is_some_and(|r| r.starts_with(": "));
+                if repeated {
+                    f.write_str(reason)
+                } else {
+                    write!(f, "invalid {what}: {reason}")
+                }
+            }
+            Error::NotFound(m) => prefixed(f, "not found", m),
+            Error::Unavailable { message, .. } => prefixed(f, "unavailable", message),
+            Error::Timeout(m) => prefixed(f, "timed out", m),
+            Error::Codec { message, .. } => prefixed(f, "codec error", message),
+            Error::Backend { message, .. } => prefixed(f, "backend error", message),
+        }
+    }
+}
+
+/// Writes `prefix: message`, or `message` alone when it already says `prefix` first.
+fn prefixed(f: &mut fmt::Formatter<'_>, prefix: &str, message: &str) -> fmt::Result {
+    match message.strip_prefix(prefix) {
+        Some(rest) if rest.is_empty() || rest.starts_with(": ") => f.write_str(message),
+        _ => write!(f, "{prefix}: {message}"),
+    }
 }
 
 impl Error {
@@ -194,5 +224,77 @@ impl Error {
 impl From<VersionConflict> for Error {
     fn from(c: VersionConflict) -> Self {
         Error::VersionConflict(Box::new(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prefixes `Display` writes, each of which must appear at most once.
+    const PREFIXES: [&str; 6] = [
+        "codec error",
+        "backend error",
+        "unavailable",
+        "timed out",
+        "not found",
+        "invalid append",
+    ];
+
+    fn cause() -> std::io::Error {
+        std::io::Error::other("unexpected end of input")
+    }
+
+    #[test]
+    fn no_display_repeats_its_prefix_for_the_common_constructions() {
+        let inner = Error::codec("cannot decode an event payload", cause());
+        let cases = [
+            // A layer over a source of the same kind: the source's text stays in source().
+            Error::codec(
+                "cannot decode the reply",
+                Error::codec("cannot decode", cause()),
+            ),
+            Error::backend("opening the namespace", Error::backend("querying", cause())),
+            Error::unavailable("appending: no stream leader", Error::Timeout("x".into())),
+            // A message made of another error's text (a habit to avoid, read once anyway).
+            Error::codec(inner.to_string(), inner),
+            Error::Backend {
+                message: "backend error: the registry".into(),
+                source: None,
+            },
+            Error::unavailable("unavailable: connection lost", cause()),
+            Error::Timeout("timed out".into()),
+            Error::Timeout("timed out: reading stream AETHER_EV_bank".into()),
+            Error::NotFound("not found: stream AETHER_EV_bank".into()),
+            Error::invalid("append", "invalid append: 3 events over the limit"),
+            Error::invalid("append", "3 events of 2 MiB are over the 1 MiB limit"),
+        ];
+        for e in &cases {
+            let text = e.to_string();
+            for prefix in PREFIXES {
+                assert!(
+                    text.matches(prefix).count() <= 1,
+                    "{prefix:?} repeated: {text}"
+                );
+            }
+            let kind_said = PREFIXES.iter().any(|p| text.starts_with(p));
+            assert!(kind_said, "the kind is said first: {text}");
+        }
+        assert_eq!(
+            cases[0].to_string(),
+            "codec error: cannot decode the reply",
+            "the source's text is not in Display"
+        );
+        let source = std::error::Error::source(&cases[0]).expect("the source is kept");
+        assert_eq!(source.to_string(), "codec error: cannot decode");
+        assert_eq!(cases[6].to_string(), "timed out");
+    }
+
+    #[test]
+    fn a_conflict_says_actor_expected_and_actual_once() {
+        let e = Error::conflict(ActorId::new("acc-1").unwrap(), ExpectedVersion::Exact(2), 3);
+        let text = e.to_string();
+        assert_eq!(text.matches("version conflict").count(), 1, "{text}");
+        assert!(text.contains("acc-1") && text.contains('3'), "{text}");
     }
 }

@@ -43,6 +43,7 @@ mod command;
 mod describe;
 mod error;
 mod event;
+mod health;
 mod id;
 mod ids;
 mod shard;
@@ -59,6 +60,7 @@ pub use command::{
 pub use describe::{AggregateDescription, DescribeAggregate};
 pub use error::{BoxError, Error, ErrorKind, Result, VersionConflict};
 pub use event::{CommandRecord, Event, Metadata, NewEvent, MAX_EVENT_TYPE_LEN};
+pub use health::StoreHealth;
 pub use id::{
     decode_token, encode_token, encode_token_into, ActorId, Namespace, MAX_ACTOR_ID_LEN,
     MAX_NAMESPACE_LEN,

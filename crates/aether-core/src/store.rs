@@ -7,6 +7,7 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::error::Result;
 use crate::event::{Event, NewEvent};
+use crate::health::StoreHealth;
 use crate::id::{ActorId, Namespace};
 use crate::snapshot::ActorSnapshot;
 use crate::version::{Appended, ExpectedVersion, Version};
@@ -134,6 +135,12 @@ pub trait EventStore: Send + Sync + 'static {
         actor: &ActorId,
         at_or_below: Option<Version>,
     ) -> Result<Option<ActorSnapshot>>;
+
+    /// Whether the store reaches its server, since when, the last error and the appends
+    /// waiting for an answer. A store without a server (the default) is always connected.
+    fn health(&self) -> StoreHealth {
+        StoreHealth::embedded()
+    }
 }
 
 #[async_trait]
@@ -184,6 +191,9 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
         at_or_below: Option<Version>,
     ) -> Result<Option<ActorSnapshot>> {
         (**self).load_snapshot(actor, at_or_below).await
+    }
+    fn health(&self) -> StoreHealth {
+        (**self).health()
     }
 }
 

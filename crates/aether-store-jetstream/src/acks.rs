@@ -198,6 +198,11 @@ impl Acks {
         })
     }
 
+    /// How many appends of the handle wait for their acknowledgement.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Whether the router has stopped (the connection closed, or the task ended otherwise):
     /// then appends must be acknowledged by `send_publish`.
     pub(crate) fn is_closed(&self) -> bool {

@@ -25,6 +25,11 @@ use crate::JetStreamEventStore;
 /// Room left in a message for headers: ours, the expected sequence and the message id.
 pub(crate) const HEADER_ROOM: usize = 512;
 
+/// The first pause of a retry loop, and the longest: a short cap keeps the wait after a
+/// leader election or a restarted server's recovery short.
+const FIRST_PAUSE: Duration = Duration::from_millis(25);
+const MAX_PAUSE: Duration = Duration::from_millis(250);
+
 /// Header with the version of the first event a message holds.
 pub(crate) const FIRST_VERSION_HEADER: &str = "Aether-First-Version";
 /// Header with the number of events a message holds.
@@ -107,9 +112,10 @@ impl JetStreamEventStore {
 
     fn check_batch(&self, events: &[NewEvent]) -> Result<()> {
         let limit = self.max_append_bytes();
-        let total = NewEvent::validate_append(events, limit)?;
+        // Sizes are checked here, against the limit with its origin named.
+        let total = NewEvent::validate_append(events, usize::MAX)?;
         if total > limit {
-            return Err(too_large(events.len(), total, limit));
+            return Err(too_large(events, total, limit));
         }
         Ok(())
     }
@@ -147,7 +153,7 @@ impl JetStreamEventStore {
         };
         let limit = self.max_append_bytes();
         if payload.len() > limit {
-            return Err(too_large(events.len(), payload.len(), limit));
+            return Err(too_large(events, payload.len(), limit));
         }
         Ok(payload)
     }
@@ -629,36 +635,60 @@ impl JetStreamEventStore {
         // allocator's fast path. A busy handle is acknowledged through its shared reply
         // subscription (less CPU per append); an idle one through async-nats's
         // JetStream publish (no hop through the router: lower latency). See `acks`.
+        // An append sent on a connection that then drops is never acknowledged: it ends
+        // at once as lost, and the retry re-sends it when the connection is back.
         let flight = self.inner.acks.begin();
+        let health = &self.inner.health;
         let sent = if flight.shared() {
-            Box::pin(
-                self.inner
-                    .acks
-                    .publish(subject.clone(), headers, payload.clone()),
-            )
-            .await
+            health
+                .or_lost(Box::pin(self.inner.acks.publish(
+                    subject.clone(),
+                    headers,
+                    payload.clone(),
+                )))
+                .await
         } else {
             let msg = PublishMessage::build()
                 .payload(payload.clone())
                 .headers(headers);
-            Box::pin(async {
-                match self.inner.js.send_publish(subject.clone(), msg).await {
-                    Ok(ack) => ack.into_future().await,
-                    Err(e) => Err(e),
-                }
-            })
-            .await
+            health
+                .or_lost(Box::pin(async {
+                    match self.inner.js.send_publish(subject.clone(), msg).await {
+                        Ok(ack) => ack.into_future().await,
+                        Err(e) => Err(e),
+                    }
+                }))
+                .await
         };
         drop(flight);
+        let Ok(sent) = sent else {
+            return Err(lost_in_flight("appending"));
+        };
         match sent {
             Ok(ack) => Ok(Published::Stored(ack)),
             Err(e) => match errors::api_code(&e) {
                 Some(code::WRONG_LAST_SEQUENCE | code::WRONG_LAST_SEQUENCE_CONSTANT) => {
                     Ok(Published::WrongSequence)
                 }
+                Some(code::STREAM_STORE_FAILED) => Err(self.refused(e)),
                 _ => Err(errors::map("appending", e)),
             },
         }
+    }
+
+    /// The stream refused to store an append (it is full, or its storage failed): a
+    /// definite refusal, nothing stored, so not a transient error and not an unknown
+    /// outcome.
+    fn refused(&self, e: impl std::fmt::Display) -> Error {
+        Error::invalid(
+            "append",
+            format!(
+                "the event stream {} refused to store it ({e}); nothing was stored. A full \
+                 stream (max_bytes or max_messages reached) takes appends again once its \
+                 limits are raised",
+                self.inner.names.events_stream
+            ),
+        )
     }
 
     /// Runs `op` until it succeeds, fails for good, or `deadline` passes; transient failures
@@ -669,9 +699,21 @@ impl JetStreamEventStore {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        match op().await {
+        match self.attempt(&mut op).await {
             Err(e) if e.is_transient() => self.retrying_after(e, deadline, op).await,
             done => done,
+        }
+    }
+
+    /// One attempt of `op`, ended as lost (transient) when the connection drops under it.
+    async fn attempt<T, F, Fut>(&self, op: &mut F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        match self.inner.health.or_lost(op()).await {
+            Ok(done) => done,
+            Err(_) => Err(lost_in_flight("a request")),
         }
     }
 
@@ -686,21 +728,31 @@ impl JetStreamEventStore {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut pause = Duration::from_millis(25);
+        let health = &self.inner.health;
+        let mut pause = FIRST_PAUSE;
         let mut failures = 0u32;
         let mut failure = first;
         loop {
             failures += 1;
-            if failure.kind() == ErrorKind::Unavailable && failures % 4 == 1 {
-                Box::pin(self.ensure_streams_exist()).await?;
+            health.error(&failure);
+            if !health.link().connected {
+                // Nothing can succeed before the connection is back; then at once.
+                if !health.connected_by(deadline).await {
+                    return Err(health.explain(failure));
+                }
+                pause = FIRST_PAUSE;
+            } else {
+                if failure.kind() == ErrorKind::Unavailable && failures % 4 == 1 {
+                    Box::pin(self.ensure_streams_exist()).await?;
+                }
+                if Instant::now() + pause > deadline {
+                    return Err(health.explain(failure));
+                }
+                tracing::debug!(error = %failure, "transient failure; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
             }
-            if Instant::now() + pause > deadline {
-                return Err(failure);
-            }
-            tracing::debug!(error = %failure, "transient failure; retrying");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
-            match op().await {
+            match self.attempt(&mut op).await {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_transient() => failure = e,
                 Err(e) => return Err(e),
@@ -768,12 +820,27 @@ where
     Ok(None)
 }
 
-fn too_large(count: usize, bytes: usize, limit: usize) -> Error {
+/// A request was in flight when its connection dropped: it may have been applied, and its
+/// answer will never come. Transient: the retry re-sends it on the new connection.
+pub(crate) fn lost_in_flight(what: &str) -> Error {
+    Error::unavailable(
+        format!("{what}: the NATS connection dropped while waiting for the answer"),
+        "connection lost",
+    )
+}
+
+/// An append of `bytes` over `limit` (the server's max_payload less [`HEADER_ROOM`]).
+fn too_large(events: &[NewEvent], bytes: usize, limit: usize) -> Error {
+    let what = match events {
+        [one] => format!("event {} ({}) is", one.id, one.event_type),
+        many => format!("{} events are, in all,", many.len()),
+    };
     Error::invalid(
         "append",
         format!(
-            "{count} events of {bytes} bytes in all are over the largest append of {limit} bytes \
-             (one append is one JetStream message, bounded by the server's max_payload)"
+            "{what} {}; one append is one JetStream message: split it over several appends, \
+             keep large data out of events, or raise max_payload on the servers",
+            errors::over_payload_limit(bytes, limit, HEADER_ROOM)
         ),
     )
 }

@@ -22,6 +22,9 @@ pub(crate) mod code {
     pub(crate) const CLUSTER_NO_PEERS: u64 = 10005;
     /// Stream not found.
     pub(crate) const STREAM_NOT_FOUND: u64 = 10059;
+    /// The stream could not store the message ("maximum bytes exceeded", "maximum messages
+    /// exceeded", a storage failure): nothing was stored.
+    pub(crate) const STREAM_STORE_FAILED: u64 = 10077;
     /// Replicas > 1 on a server that is not clustered.
     pub(crate) const REPLICAS_NOT_SUPPORTED: u64 = 10074;
     /// JetStream not enabled for the account.
@@ -167,9 +170,15 @@ where
             format!("{what}: no responders (no stream leader, or the stream is missing)"),
             err,
         ),
-        Class::TimedOut => Error::Timeout(format!("{what}: {err}")),
+        Class::TimedOut => timed_out(what, &err),
         Class::Busy => Error::unavailable(format!("{what}: the server asked to retry"), err),
-        Class::TooLarge => Error::invalid("append", format!("{what}: {err}")),
+        Class::TooLarge => Error::invalid(
+            "append",
+            format!(
+                "{what}: the message is over the server's max_payload as the client knows it \
+                 (the server may have restarted with a smaller max_payload): {err}"
+            ),
+        ),
         Class::Other => match api_code(&err) {
             Some(code::STREAM_NOT_FOUND) => Error::NotFound(format!("{what}: {err}")),
             Some(code::REPLICAS_NOT_SUPPORTED) => Error::invalid(
@@ -181,9 +190,83 @@ where
     }
 }
 
+/// A timeout of `what`: the cause's text follows unless it only says "timed out" again.
+fn timed_out(what: &str, err: &(dyn StdError + 'static)) -> Error {
+    let cause = err.to_string();
+    let rest = cause
+        .strip_prefix("timed out")
+        .map(|r| r.trim_start_matches([':', ' ']))
+        .unwrap_or(&cause);
+    if rest.is_empty() {
+        Error::Timeout(what.to_owned())
+    } else {
+        Error::Timeout(format!("{what}: {rest}"))
+    }
+}
+
+/// `bytes` against `limit`, the server's `max_payload` less `header_room`, with the
+/// origin of the limit named: "100 KiB (102400 bytes), over the 63.5 KiB limit (65024
+/// bytes): the server's max_payload of 65536 bytes less 512 bytes for headers".
+pub(crate) fn over_payload_limit(bytes: usize, limit: usize, header_room: usize) -> String {
+    format!(
+        "{} ({bytes} bytes), over the {} limit ({limit} bytes): the server's max_payload of \
+         {} bytes less {} for headers",
+        human_bytes(bytes),
+        human_bytes(limit),
+        limit + header_room,
+        human_bytes(header_room),
+    )
+}
+
+/// `n` bytes for people: "512 bytes", "63.5 KiB", "1.2 MiB".
+pub(crate) fn human_bytes(n: usize) -> String {
+    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payload_limits_name_the_servers_max_payload() {
+        assert_eq!(human_bytes(512), "512 bytes");
+        assert_eq!(human_bytes(4096), "4 KiB");
+        assert_eq!(human_bytes(65024), "63.5 KiB");
+        assert_eq!(human_bytes(1_258_291), "1.2 MiB");
+        assert_eq!(human_bytes(1 << 20), "1 MiB");
+        assert_eq!(human_bytes(3 << 30), "3 GiB");
+        let text = over_payload_limit(1_258_291, (1 << 20) - 4096, 4096);
+        assert_eq!(
+            text,
+            "1.2 MiB (1258291 bytes), over the 1020 KiB limit (1044480 bytes): the server's \
+             max_payload of 1048576 bytes less 4 KiB for headers"
+        );
+    }
+
+    #[test]
+    fn a_timeout_says_timed_out_once() {
+        use jetstream::context::{RequestError, RequestErrorKind};
+        let e = map(
+            "reading stream X",
+            RequestError::new(RequestErrorKind::TimedOut),
+        );
+        let text = e.to_string();
+        assert_eq!(e.kind(), aether_core::ErrorKind::Timeout);
+        assert_eq!(text.matches("timed out").count(), 1, "{text}");
+        assert!(text.contains("reading stream X"), "{text}");
+    }
     use jetstream::context::{AccountError, AccountErrorKind};
 
     #[test]

@@ -60,6 +60,7 @@ mod acks;
 mod append;
 mod cache;
 mod errors;
+mod health;
 mod names;
 mod open;
 mod options;
@@ -76,6 +77,7 @@ use aether_core::{
 };
 use async_nats::jetstream;
 
+pub use health::ConnectionWatch;
 pub use open::{check_server_capabilities, MIN_SERVER_VERSION};
 pub use options::{ConnectionOptions, JetStreamStoreOptions, Storage};
 
@@ -114,6 +116,8 @@ struct Inner {
     max_payload: usize,
     /// Whether a read may trust a replica without first asking the leader.
     replica_reads: bool,
+    /// The connection's health (see `health`).
+    health: Arc<health::Health>,
 }
 
 impl std::fmt::Debug for JetStreamEventStore {
@@ -201,5 +205,9 @@ impl EventStore for JetStreamEventStore {
         at_or_below: Option<Version>,
     ) -> Result<Option<ActorSnapshot>> {
         self.load_snapshot_impl(actor, at_or_below).await
+    }
+
+    fn health(&self) -> aether_core::StoreHealth {
+        self.inner.health.report(self.inner.acks.in_flight())
     }
 }

@@ -1,14 +1,28 @@
 //! Stream names and subjects of a namespace (the layout `docs/jetstream.md` documents).
 
+use std::collections::HashMap;
+
 use aether_core::{ActorId, Namespace};
 
 /// The KV bucket that records which namespaces were created, so a vanished stream is told
 /// from a first open.
 pub(crate) const REGISTRY_BUCKET: &str = "aether_registry";
 
+/// The format of a registry entry (and of the layout it records).
+pub(crate) const REGISTRY_FORMAT: u32 = 1;
+
+/// Stream metadata key: the KV bucket holding the stream's registry entry.
+pub(crate) const META_REGISTRY: &str = "aether.registry";
+/// Stream metadata key: the namespace, which is the key of its registry entry.
+pub(crate) const META_NAMESPACE: &str = "aether.namespace";
+/// Stream metadata key: the format of the registry entry, [`REGISTRY_FORMAT`].
+pub(crate) const META_FORMAT: &str = "aether.format";
+
 /// Names of one namespace's streams and subjects.
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
+    /// The namespace, also its registry key.
+    namespace: String,
     /// `AETHER_EV_<ns>`: the events.
     pub(crate) events_stream: String,
     /// `AETHER_SN_<ns>`: the snapshots.
@@ -22,11 +36,28 @@ pub(crate) struct Names {
 impl Names {
     pub(crate) fn new(ns: &Namespace) -> Self {
         Names {
+            namespace: ns.as_str().to_owned(),
             events_stream: format!("AETHER_EV_{ns}"),
             snapshots_stream: format!("AETHER_SN_{ns}"),
             events_prefix: format!("aether.ev.{ns}."),
             snapshots_prefix: format!("aether.sn.{ns}."),
         }
+    }
+
+    /// The metadata both streams carry, naming their registry entry (bucket and key) and its
+    /// format, so that a stream found without its entry is known as Aether's.
+    pub(crate) fn stream_metadata(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (META_REGISTRY.to_owned(), REGISTRY_BUCKET.to_owned()),
+            (META_NAMESPACE.to_owned(), self.namespace.clone()),
+            (META_FORMAT.to_owned(), REGISTRY_FORMAT.to_string()),
+        ])
+    }
+
+    /// The subject of the namespace's registry entry in the registry's stream:
+    /// `$KV.aether_registry.<ns>`.
+    pub(crate) fn registry_subject(&self) -> String {
+        format!("$KV.{REGISTRY_BUCKET}.{}", self.namespace)
     }
 
     /// The subjects the event stream captures: `aether.ev.<ns>.*`.
@@ -115,6 +146,11 @@ mod tests {
             n.chunk(&a, "ff01", 2),
             "aether.sn.bank.acc_2Ealice_20_2A_3E.ff01.2"
         );
+        assert_eq!(n.registry_subject(), "$KV.aether_registry.bank");
+        let meta = n.stream_metadata();
+        assert_eq!(meta[META_REGISTRY], "aether_registry");
+        assert_eq!(meta[META_NAMESPACE], "bank");
+        assert_eq!(meta[META_FORMAT], "1");
         for s in [n.events(&a), n.snapshot(&a), n.chunk(&a, "x", 0)] {
             assert!(!s.starts_with("aether.bus."));
             assert_eq!(s.split('.').nth(2), Some("bank"));

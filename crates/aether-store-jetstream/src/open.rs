@@ -1,56 +1,88 @@
-//! Opening a store: the server capability check, the namespace registry, and creating or
-//! verifying the streams.
+//! Opening a store: waiting for the first connection, the server capability check, and
+//! (in [`registry`]) the namespace registry and creating or verifying the streams.
+
+mod registry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aether_core::{Error, Namespace, Result};
-use async_nats::jetstream::{self, kv, stream};
-use serde::{Deserialize, Serialize};
+use async_nats::jetstream::{self, stream};
 
 use crate::cache::TailCache;
 use crate::errors::{self, code};
-use crate::names::{Names, REGISTRY_BUCKET};
+use crate::names::Names;
 use crate::options::Storage;
 use crate::{Inner, JetStreamEventStore, JetStreamStoreOptions};
 
-/// The oldest nats-server the store works with: batch direct get (one round trip for a
-/// short replay) arrived in 2.11. Production should run 2.12.3 or later (durability fixes).
-pub const MIN_SERVER_VERSION: (u32, u32, u32) = (2, 11, 0);
+/// The oldest nats-server Aether supports. Reads use batch direct get (2.11); per-message
+/// TTLs, subject delete markers, pinned consumers (2.11) and atomic batch publish (2.12)
+/// are what later features rely on. 2.12.0 and 2.12.1 have them but are refused: a batch
+/// direct get running alongside a write leaks the stream's lock there (nats-server#7458,
+/// fixed in 2.12.2), and Aether's runtime fault tests lost acknowledged asks on both.
+/// Production should run 2.12.3 or later (durability fixes).
+pub const MIN_SERVER_VERSION: (u32, u32, u32) = (2, 12, 2);
 
-/// JetStream API level of nats-server 2.11.
-const MIN_API_LEVEL: usize = 1;
+/// The first version with everything in [`NEEDED_FEATURES`].
+const FEATURES_VERSION: (u32, u32, u32) = (2, 12, 0);
+
+/// What is wrong with 2.12.0 and 2.12.1.
+const EARLY_2_12_DEFECTS: &str = "a batch direct get during a write can deadlock the stream \
+     (nats-server#7458, fixed in 2.12.2), and acknowledged writes went missing in Aether's \
+     fault tests on it";
+
+/// JetStream API level of nats-server 2.12.
+const MIN_API_LEVEL: usize = 2;
+
+/// What a server older than [`MIN_SERVER_VERSION`] lacks.
+const NEEDED_FEATURES: &str = "atomic batch publish, batch direct get, per-message TTLs, \
+     subject delete markers and pinned consumers";
+
+/// How often [`first_server_info`] says that it is still waiting.
+const STILL_WAITING_EVERY: Duration = Duration::from_secs(5);
 
 /// Checks that a server of `version` (as in its INFO, for instance `"2.15.1"`) with
-/// JetStream API level `api_level` has what the store needs.
+/// JetStream API level `api_level` has what the store needs: nats-server
+/// [`MIN_SERVER_VERSION`] (2.12.2, API level 2) or later.
 ///
 /// ```
 /// use aether_store_jetstream::check_server_capabilities;
-/// assert!(check_server_capabilities("2.15.1", 5).is_ok());
-/// let err = check_server_capabilities("2.9.10", 0).unwrap_err();
-/// assert!(err.to_string().contains("batch direct get"));
+/// assert!(check_server_capabilities("2.15.1", 3).is_ok());
+/// let err = check_server_capabilities("2.11.4", 1).unwrap_err();
+/// assert!(err.to_string().contains("nats-server 2.11.4 is older than 2.12.2"));
+/// let err = check_server_capabilities("2.12.1", 2).unwrap_err();
+/// assert!(err.to_string().contains("nats-server#7458"));
 /// ```
 ///
 /// # Errors
-/// [`Error::Backend`] naming the missing feature and the minimum version.
+/// [`Error::Backend`] naming both versions (or the API levels, for a version that does not
+/// parse) and what an older server lacks.
 pub fn check_server_capabilities(version: &str, api_level: usize) -> Result<()> {
-    let parsed = parse_version(version);
-    let too_old = match parsed {
-        Some(v) => v < MIN_SERVER_VERSION,
-        None => api_level < MIN_API_LEVEL,
+    let (a, b, c) = MIN_SERVER_VERSION;
+    let oldest = format!("{a}.{b}.{c}");
+    let message = match parse_version(version) {
+        Some(v) if v < FEATURES_VERSION => format!(
+            "nats-server {version} is older than {oldest}, the oldest Aether supports: it \
+             lacks {NEEDED_FEATURES}"
+        ),
+        Some(v) if v < MIN_SERVER_VERSION => format!(
+            "nats-server {version} is older than {oldest}, the oldest Aether supports: \
+             {EARLY_2_12_DEFECTS}"
+        ),
+        _ if api_level < MIN_API_LEVEL => format!(
+            "nats-server {version} has JetStream API level {api_level}, below level \
+             {MIN_API_LEVEL} of nats-server {oldest}, the oldest Aether supports: it lacks \
+             {NEEDED_FEATURES}"
+        ),
+        _ => return Ok(()),
     };
-    if too_old || api_level < MIN_API_LEVEL {
-        let (a, b, c) = MIN_SERVER_VERSION;
-        return Err(Error::Backend {
-            message: format!(
-                "nats-server {version} (JetStream API level {api_level}) lacks batch direct get, \
-                 which the Aether JetStream store needs: use nats-server {a}.{b}.{c} or later \
-                 (2.12.3 or later recommended)"
-            ),
-            source: None,
-        });
-    }
-    Ok(())
+    Err(Error::Backend {
+        message: format!(
+            "{message}. Upgrade the servers to {oldest} or later (2.12.3 or later in \
+             production)"
+        ),
+        source: None,
+    })
 }
 
 fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
@@ -63,29 +95,27 @@ fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
     Some((major, minor, patch))
 }
 
-/// What the registry records of a namespace.
-#[derive(Debug, Serialize, Deserialize)]
-struct RegistryEntry {
-    format: u32,
-    events_stream: String,
-    snapshots_stream: String,
-    created: String,
-}
-
 impl JetStreamEventStore {
     /// Connects to NATS at `url` (one or more comma-separated server URLs) with the
     /// credentials, TLS and timeouts of `options`, and opens `namespace`.
     ///
     /// # Errors
     /// As [`open`](Self::open), plus the connection's: refused credentials are
-    /// [`Error::InvalidInput`], an unreachable server [`Error::Unavailable`].
+    /// [`Error::InvalidInput`], an unreachable server [`Error::Unavailable`] (with
+    /// [`retry_initial_connect`](crate::ConnectionOptions::retry_initial_connect), the open
+    /// waits for a server instead: see [`open`](Self::open)).
     pub async fn connect(
         url: &str,
         namespace: Namespace,
         options: JetStreamStoreOptions,
     ) -> Result<Self> {
         options.validate()?;
-        let nats = options.connection.to_nats(options.request_timeout).await?;
+        let watch = crate::ConnectionWatch::new();
+        let nats = options
+            .connection
+            .to_nats(options.request_timeout, &watch.health)
+            .await?;
+        let options = options.connection_watch(watch);
         let servers = server_addrs(url)?;
         let client = nats
             .connect(servers.as_slice())
@@ -97,21 +127,33 @@ impl JetStreamEventStore {
     /// Opens `namespace` on an existing connection. Handles of several namespaces can share
     /// one client.
     ///
-    /// Checks the server's capabilities, then creates the namespace's streams on first use
-    /// (and records them in the `aether_registry` KV bucket) or verifies them.
+    /// Waits for the client's first connection, checks the server's capabilities, then
+    /// creates the namespace's streams on first use (and records them in the
+    /// `aether_registry` KV bucket) or verifies them.
+    ///
+    /// # Waiting for the first connection
+    /// A client made with `retry_initial_connect` (async-nats `retry_on_initial_connect`)
+    /// is returned before it has connected. `open` waits for its first connection for as
+    /// long as it takes, logging a warning every 5 s that it is still waiting (with the
+    /// connection's last error when the store gets its events); bound the wait with
+    /// `tokio::time::timeout` if the caller must give up, which drops the open safely.
     ///
     /// # Errors
-    /// [`Error::Backend`] for a server without JetStream or too old (naming the missing
-    /// feature and minimum version); [`Error::NotFound`] when a stream recorded in the
-    /// registry has vanished (it is never recreated empty); [`Error::InvalidInput`] when an
-    /// existing stream's settings are unsafe or the options are invalid.
+    /// [`Error::Backend`] for a server without JetStream or older than
+    /// [`MIN_SERVER_VERSION`] (naming both versions); [`Error::NotFound`] when a stream
+    /// recorded in the registry has vanished (it is never recreated empty), when the
+    /// namespace's streams hold messages but its registry entry or bucket is missing (the
+    /// registry was lost), or when the namespace does not exist and
+    /// [`create_if_missing`](JetStreamStoreOptions::create_if_missing) is false;
+    /// [`Error::InvalidInput`] when an existing stream's settings are unsafe or the options
+    /// are invalid.
     pub async fn open(
         client: async_nats::Client,
         namespace: Namespace,
         options: JetStreamStoreOptions,
     ) -> Result<Self> {
         options.validate()?;
-        let info = client.server_info();
+        let info = first_server_info(&client, options.watch.as_ref()).await;
         if !info.jetstream {
             return Err(Error::Backend {
                 message: format!(
@@ -136,65 +178,7 @@ impl JetStreamEventStore {
         check_server_capabilities(&info.version, account.requests.level)?;
 
         let names = Names::new(&namespace);
-        let registry = registry_bucket(&js, &options).await?;
-        // Retried like every other open-time request: during a stream leader election the
-        // registry read fails for a few seconds, which must not fail the open.
-        let entry = with_retry(&options, "reading the namespace registry", || {
-            registry.get(namespace.as_str())
-        })
-        .await?;
-        let events_cfg = events_config(&names, &options);
-        let snapshots_cfg = snapshots_config(&names, &options);
-        let recorded: Option<RegistryEntry> = entry
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::codec(format!("registry entry of namespace {namespace}"), e)
-                })
-            })
-            .transpose()?;
-        for (name, cfg) in [
-            (&names.events_stream, &events_cfg),
-            (&names.snapshots_stream, &snapshots_cfg),
-        ] {
-            match (existing_config(&js, name, &options).await?, &recorded) {
-                (Some(found), _) => verify(cfg, &found)?,
-                (None, Some(entry)) => {
-                    tracing::error!(
-                        namespace = %namespace,
-                        stream = %name,
-                        created = %entry.created,
-                        "a stream of the namespace has vanished; refusing to recreate it empty"
-                    );
-                    return Err(Error::NotFound(format!(
-                        "stream {name} of namespace {namespace} has vanished: the registry \
-                         ({REGISTRY_BUCKET}, key {namespace}) records it as created at {}; \
-                         it is not recreated empty. Restore it from a backup, or delete the \
-                         registry key deliberately to start the namespace over",
-                        entry.created
-                    )));
-                }
-                (None, None) => create_stream(&js, cfg, &options).await?,
-            }
-        }
-        if recorded.is_none() {
-            let entry = RegistryEntry {
-                format: 1,
-                events_stream: names.events_stream.clone(),
-                snapshots_stream: names.snapshots_stream.clone(),
-                created: aether_core::OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default(),
-            };
-            let bytes =
-                serde_json::to_vec(&entry).map_err(|e| Error::codec("registry entry", e))?;
-            match registry.create(namespace.as_str(), bytes.into()).await {
-                Ok(_) => {
-                    tracing::info!(namespace = %namespace, "created the namespace's streams")
-                }
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
-                Err(e) => return Err(errors::map("recording the namespace in the registry", e)),
-            }
-        }
+        registry::prepare(&js, &namespace, &names, &options).await?;
 
         let replica_reads = options.replica_reads.unwrap_or(options.replicas == 1);
         let events = js
@@ -209,8 +193,10 @@ impl JetStreamEventStore {
         let acks = crate::acks::Acks::start(client.clone(), options.request_timeout)
             .await
             .map_err(|e| errors::map("subscribing to append acknowledgements", e))?;
+        let health = watch_health(&client, options.watch.as_ref());
         Ok(JetStreamEventStore {
             inner: Arc::new(Inner {
+                health,
                 namespace,
                 acks,
                 cache: TailCache::new(options.cache_capacity),
@@ -226,6 +212,64 @@ impl JetStreamEventStore {
                 replica_reads,
             }),
         })
+    }
+}
+
+/// The server's INFO once `client` has connected. A client made with
+/// `retry_on_initial_connect` returns before its first connection and knows no server until
+/// then: this waits for it without bound, warning every [`STILL_WAITING_EVERY`].
+async fn first_server_info(
+    client: &async_nats::Client,
+    watch: Option<&crate::ConnectionWatch>,
+) -> async_nats::ServerInfo {
+    let started = tokio::time::Instant::now();
+    let mut next_warning = started + STILL_WAITING_EVERY;
+    loop {
+        if let Some(info) = client.try_server_info() {
+            if tokio::time::Instant::now() >= started + STILL_WAITING_EVERY {
+                tracing::info!(
+                    server = %info.version,
+                    waited_s = started.elapsed().as_secs(),
+                    "connected to NATS; opening the store"
+                );
+            }
+            return info;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= next_warning {
+            let last_error = watch.and_then(|w| w.health.report(0).last_error);
+            tracing::warn!(
+                waited_s = started.elapsed().as_secs(),
+                last_error = last_error.as_deref().unwrap_or("none reported"),
+                "no NATS server reached yet (retry_initial_connect): the store's open waits \
+                 for the first connection"
+            );
+            next_warning = now + STILL_WAITING_EVERY;
+        }
+        tokio::time::sleep(crate::health::POLL).await;
+    }
+}
+
+/// The health of `client`'s connection: fed by `watch` when the caller installed one,
+/// else by a poller.
+fn watch_health(
+    client: &async_nats::Client,
+    watch: Option<&crate::ConnectionWatch>,
+) -> Arc<crate::health::Health> {
+    let up = client.connection_state() == async_nats::connection::State::Connected;
+    match watch {
+        Some(w) => {
+            // Its first event may still be on the way (or it was never installed).
+            if up {
+                w.health.set(true);
+            }
+            Arc::clone(&w.health)
+        }
+        None => {
+            let health = crate::health::Health::new(up);
+            crate::health::poll(client.clone(), &health);
+            health
+        }
     }
 }
 
@@ -262,7 +306,12 @@ fn connect_error(url: &str, e: async_nats::ConnectError) -> Error {
             format!("TLS with {url} failed: {e} (check the certificates)"),
         ),
         K::ServerParse => Error::invalid("nats url", format!("{url:?}: {e}")),
-        _ => Error::unavailable(format!("cannot connect to NATS at {url}: {e}"), e),
+        // The cause is said once, in the message (which the docs promise), not also as
+        // the source.
+        _ => Error::Unavailable {
+            message: format!("cannot connect to NATS at {url}: {e}"),
+            source: None,
+        },
     }
 }
 
@@ -322,51 +371,6 @@ where
     }
 }
 
-async fn registry_bucket(
-    js: &jetstream::Context,
-    options: &JetStreamStoreOptions,
-) -> Result<kv::Store> {
-    let deadline = tokio::time::Instant::now() + options.retry_deadline;
-    loop {
-        match js.get_key_value(REGISTRY_BUCKET).await {
-            Ok(store) => return Ok(store),
-            Err(e) if e.kind() == jetstream::context::KeyValueErrorKind::GetBucket => {
-                let created = js
-                    .create_key_value(kv::Config {
-                        bucket: REGISTRY_BUCKET.to_owned(),
-                        description: "Aether: namespaces whose streams were created".to_owned(),
-                        history: 1,
-                        num_replicas: options.replicas,
-                        storage: storage(options.storage),
-                        ..Default::default()
-                    })
-                    .await;
-                match created {
-                    Ok(store) => return Ok(store),
-                    Err(e) => {
-                        let err = errors::map("creating the namespace registry bucket", e);
-                        if !err.is_transient() && err.kind() != aether_core::ErrorKind::Backend {
-                            return Err(err);
-                        }
-                        // A concurrent first open may have created it: look again.
-                        if tokio::time::Instant::now() > deadline {
-                            return Err(err);
-                        }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-            Err(e) => {
-                let err = errors::map("opening the namespace registry bucket", e);
-                if tokio::time::Instant::now() > deadline {
-                    return Err(err);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
 fn storage(s: Storage) -> stream::StorageType {
     match s {
         Storage::File => stream::StorageType::File,
@@ -394,6 +398,7 @@ pub(crate) fn events_config(names: &Names, o: &JetStreamStoreOptions) -> stream:
         deny_purge: true,
         allow_direct: true,
         allow_rollup: false,
+        metadata: names.stream_metadata(),
         ..Default::default()
     }
 }
@@ -419,20 +424,22 @@ pub(crate) fn snapshots_config(names: &Names, o: &JetStreamStoreOptions) -> stre
         deny_purge: false,
         allow_direct: true,
         allow_rollup: false,
+        metadata: names.stream_metadata(),
         ..Default::default()
     }
 }
 
-async fn existing_config(
+/// The stream `name` (its configuration and state), or `None` when there is none.
+async fn existing_stream(
     js: &jetstream::Context,
     name: &str,
     options: &JetStreamStoreOptions,
-) -> Result<Option<stream::Config>> {
+) -> Result<Option<stream::Info>> {
     let deadline = tokio::time::Instant::now() + options.retry_deadline;
     loop {
         match js.get_stream(name).await {
-            // The lookup is a stream info request: its answer is the configuration.
-            Ok(s) => return Ok(Some(s.cached_info().config.clone())),
+            // The lookup is a stream info request: its answer is the configuration and state.
+            Ok(s) => return Ok(Some(s.cached_info().clone())),
             Err(e) if errors::api_code(&e) == Some(code::STREAM_NOT_FOUND) => return Ok(None),
             Err(e) => {
                 let err = errors::map(&format!("looking up stream {name}"), e);
@@ -466,8 +473,8 @@ async fn create_stream(
                 }
                 let err = errors::map(&format!("creating stream {}", cfg.name), e);
                 // A concurrent first open may have created the same stream.
-                if let Some(found) = existing_config(js, &cfg.name, options).await? {
-                    return verify(cfg, &found);
+                if let Some(found) = existing_stream(js, &cfg.name, options).await? {
+                    return verify(cfg, &found.config);
                 }
                 if !err.is_transient() || tokio::time::Instant::now() > deadline {
                     return Err(err);
@@ -562,17 +569,32 @@ mod tests {
     }
 
     #[test]
-    fn versions_below_the_minimum_are_refused_with_the_feature_named() {
-        assert!(check_server_capabilities("2.11.0", 1).is_ok());
-        assert!(check_server_capabilities("v2.12.3-beta", 2).is_ok());
-        for (v, level) in [("2.10.22", 0), ("2.9.10", 0), ("2.11.0", 0), ("garbage", 0)] {
-            let err = check_server_capabilities(v, level).unwrap_err();
-            let msg = err.to_string();
-            assert!(
-                msg.contains("batch direct get") && msg.contains("2.11.0"),
-                "{msg}"
-            );
+    fn versions_below_2_12_2_are_refused_naming_both_versions() {
+        assert!(check_server_capabilities("2.12.2", 2).is_ok());
+        for v in ["2.12.0", "2.12.1", "v2.12.1-RC.2"] {
+            let msg = check_server_capabilities(v, 2).unwrap_err().to_string();
+            let says = format!("nats-server {v} is older than 2.12.2, the oldest Aether supports");
+            assert!(msg.contains(&says) && msg.contains("deadlock"), "{msg}");
         }
+        assert!(check_server_capabilities("v2.12.3-beta", 2).is_ok());
+        assert!(check_server_capabilities("2.15.1", 3).is_ok());
+        for v in ["2.11.4", "2.10.22", "2.9.10", "v2.11.99-RC.1"] {
+            let msg = check_server_capabilities(v, 1).unwrap_err().to_string();
+            let says = format!("nats-server {v} is older than 2.12.2, the oldest Aether supports");
+            assert!(msg.contains(&says), "{msg}");
+            assert!(msg.contains("atomic batch publish"), "{msg}");
+        }
+        // A version that does not parse is judged by its API level.
+        let msg = check_server_capabilities("garbage", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("API level 1, below level 2 of nats-server 2.12.2"),
+            "{msg}"
+        );
+        assert!(check_server_capabilities("garbage", 2).is_ok());
+        // A new version reporting an old API level is refused too.
+        assert!(check_server_capabilities("2.12.2", 1).is_err());
     }
 
     #[test]

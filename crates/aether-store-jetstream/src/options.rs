@@ -47,7 +47,9 @@ pub struct JetStreamStoreOptions {
     pub(crate) cache_capacity: usize,
     pub(crate) replica_reads: Option<bool>,
     pub(crate) record_format: u32,
+    pub(crate) create_if_missing: bool,
     pub(crate) connection: ConnectionOptions,
+    pub(crate) watch: Option<crate::ConnectionWatch>,
 }
 
 impl Default for JetStreamStoreOptions {
@@ -60,14 +62,16 @@ impl Default for JetStreamStoreOptions {
             snapshot_max_bytes: -1,
             duplicate_window: Duration::from_secs(30),
             snapshots_retained: 3,
-            retry_deadline: Duration::from_secs(15),
-            request_timeout: Duration::from_secs(5),
+            retry_deadline: Duration::from_secs(12),
+            request_timeout: Duration::from_secs(2),
             read_page: 256,
             read_buffer_bytes: 4 << 20,
             cache_capacity: 100_000,
             replica_reads: None,
             record_format: 2,
+            create_if_missing: true,
             connection: ConnectionOptions::default(),
+            watch: None,
         }
     }
 }
@@ -158,7 +162,11 @@ impl JetStreamStoreOptions {
     }
 
     /// How long an operation keeps retrying transient failures (a stream leader election,
-    /// a server restart, a lost acknowledgement) before it reports them (default 15 s).
+    /// a server restart, a lost acknowledgement) before it reports them (default 12 s).
+    ///
+    /// Keep it above a stream leader election (4-7 s on loopback) plus a `request_timeout`,
+    /// and below the runtime's `ask_timeout` (15 s), so that a failing store answers before
+    /// the caller stops waiting: see the timeouts table in `docs/operations.md`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -170,7 +178,9 @@ impl JetStreamStoreOptions {
         self
     }
 
-    /// How long one JetStream request or acknowledgement may take (default 5 s).
+    /// How long one JetStream request or acknowledgement may take before it is retried
+    /// (default 2 s). A request lost with a stream leader is re-sent after this; a request
+    /// lost with the connection is re-sent as soon as the connection is back.
     ///
     /// ```
     /// use std::time::Duration;
@@ -247,6 +257,21 @@ impl JetStreamStoreOptions {
         self
     }
 
+    /// Whether opening a namespace that does not exist yet creates it (default true, as
+    /// sqlx's `create_if_missing`). With false, opening a namespace that has neither a
+    /// registry entry nor streams is [`NotFound`](aether_core::ErrorKind::NotFound) naming
+    /// it, and nothing is created: a mistyped namespace, or one whose streams and registry
+    /// were all lost, then fails instead of starting empty. Production processes should set
+    /// it to false and create namespaces once, from a deployment step.
+    ///
+    /// ```
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().create_if_missing(false);
+    /// ```
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = create;
+        self
+    }
+
     /// The connection [`connect`](crate::JetStreamEventStore::connect) opens (credentials,
     /// TLS, timeouts). Ignored by [`open`](crate::JetStreamEventStore::open), which uses the
     /// client it is given.
@@ -258,6 +283,22 @@ impl JetStreamStoreOptions {
     /// ```
     pub fn connection(mut self, connection: ConnectionOptions) -> Self {
         self.connection = connection;
+        self
+    }
+
+    /// The [`ConnectionWatch`](crate::ConnectionWatch) installed on the client given to
+    /// [`open`](crate::JetStreamEventStore::open), so that the store learns of a lost
+    /// connection from its events. Without one, `open` polls the client's state every
+    /// 20 ms. Ignored by [`connect`](crate::JetStreamEventStore::connect), which installs
+    /// its own.
+    ///
+    /// ```
+    /// use aether_store_jetstream::{ConnectionWatch, JetStreamStoreOptions};
+    /// let watch = ConnectionWatch::new();
+    /// let o = JetStreamStoreOptions::new().connection_watch(watch.clone());
+    /// ```
+    pub fn connection_watch(mut self, watch: crate::ConnectionWatch) -> Self {
+        self.watch = Some(watch);
         self
     }
 
@@ -294,7 +335,7 @@ impl JetStreamStoreOptions {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) enum Auth {
     #[default]
     None,
@@ -305,8 +346,29 @@ pub(crate) enum Auth {
     Credentials(String),
 }
 
+/// Names the kind of credential and what is not secret (the user, the file's path), never
+/// a password, token, seed or credentials' content.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const REDACTED: &str = "<redacted>";
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::UserPassword(user, _) => f
+                .debug_struct("UserPassword")
+                .field("user", user)
+                .field("password", &REDACTED)
+                .finish(),
+            Auth::Token(_) => f.debug_tuple("Token").field(&REDACTED).finish(),
+            Auth::NKey(_) => f.debug_tuple("NKey").field(&REDACTED).finish(),
+            Auth::CredentialsFile(path) => f.debug_tuple("CredentialsFile").field(path).finish(),
+            Auth::Credentials(_) => f.debug_tuple("Credentials").field(&REDACTED).finish(),
+        }
+    }
+}
+
 /// How [`JetStreamEventStore::connect`](crate::JetStreamEventStore::connect) connects to
-/// NATS: credentials, TLS and timeouts.
+/// NATS: credentials, TLS and timeouts. Its `Debug` shows no password, token, NKey seed or
+/// credentials.
 ///
 /// ```
 /// use std::time::Duration;
@@ -328,6 +390,7 @@ pub struct ConnectionOptions {
     pub(crate) connect_timeout: Duration,
     pub(crate) name: Option<String>,
     pub(crate) retry_initial_connect: bool,
+    pub(crate) reconnect_delay_max: Duration,
 }
 
 impl Default for ConnectionOptions {
@@ -341,6 +404,7 @@ impl Default for ConnectionOptions {
             connect_timeout: Duration::from_secs(5),
             name: None,
             retry_initial_connect: false,
+            reconnect_delay_max: Duration::from_millis(250),
         }
     }
 }
@@ -473,7 +537,11 @@ impl ConnectionOptions {
         self
     }
 
-    /// Keeps trying when no server is reachable at start instead of failing.
+    /// Keeps trying when no server is reachable at start instead of failing:
+    /// [`connect`](crate::JetStreamEventStore::connect) then waits for the first connection
+    /// (with no time limit, logging at WARN every 5 s while it waits; wrap it in
+    /// `tokio::time::timeout` for a bound) and opens the namespace once a server answers.
+    /// For processes started before their servers.
     ///
     /// ```
     /// let c = aether_store_jetstream::ConnectionOptions::new().retry_initial_connect(true);
@@ -483,10 +551,27 @@ impl ConnectionOptions {
         self
     }
 
-    /// The async-nats options these stand for.
+    /// The longest pause between two reconnection attempts after the connection is lost
+    /// (default 250 ms). Attempts start at once and back off exponentially up to this,
+    /// each pause shortened by a random part of up to half, so that many clients do not
+    /// reconnect in step. A short cap means a restarted server is found again quickly;
+    /// async-nats's own default reaches 4 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = aether_store_jetstream::ConnectionOptions::new()
+    ///     .reconnect_delay_max(Duration::from_secs(1));
+    /// ```
+    pub fn reconnect_delay_max(mut self, max: Duration) -> Self {
+        self.reconnect_delay_max = max;
+        self
+    }
+
+    /// The async-nats options these stand for, reporting connection events to `health`.
     pub(crate) async fn to_nats(
         &self,
         request_timeout: Duration,
+        health: &std::sync::Arc<crate::health::Health>,
     ) -> Result<async_nats::ConnectOptions> {
         let mut o = match &self.auth {
             Auth::None => async_nats::ConnectOptions::new(),
@@ -532,14 +617,84 @@ impl ConnectionOptions {
         if self.retry_initial_connect {
             o = o.retry_on_initial_connect();
         }
+        let max = self.reconnect_delay_max;
+        o = o.reconnect_delay_callback(move |attempts| reconnect_delay(attempts, max));
+        let health = std::sync::Arc::clone(health);
+        o = o.event_callback(move |event| {
+            health.on_event(&event);
+            std::future::ready(())
+        });
         Ok(o.connection_timeout(self.connect_timeout)
             .request_timeout(Some(request_timeout)))
     }
 }
 
+/// The pause before reconnection attempt `attempts` (1 for the first): none for the first,
+/// then 2, 4, 8 ... ms up to `max`, less a random part of up to half.
+fn reconnect_delay(attempts: usize, max: Duration) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = u32::try_from(attempts - 1).unwrap_or(u32::MAX).min(32);
+    let full = Duration::from_millis(1u64 << exp).min(max);
+    full.mul_f64(1.0 - fastrand::f64() / 2.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnection_pauses_grow_to_the_cap_with_jitter() {
+        let max = Duration::from_millis(250);
+        assert_eq!(reconnect_delay(0, max), Duration::ZERO);
+        assert_eq!(reconnect_delay(1, max), Duration::ZERO);
+        for attempts in 2..200 {
+            let full = Duration::from_millis(1 << (attempts - 1).min(32)).min(max);
+            let d = reconnect_delay(attempts, max);
+            assert!(d <= full && d >= full / 2, "{attempts}: {d:?}");
+        }
+        assert!(reconnect_delay(usize::MAX, max) <= max);
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let secrets = [
+            "pa55w0rd-xyz",
+            "t0ken-xyz",
+            "SUAJ4SEEDXYZ",
+            "-----BEGIN NATS USER JWT-----\neyJ0eXAi\n------END NATS USER JWT------",
+        ];
+        let options = [
+            ConnectionOptions::new().user_and_password("app-user", secrets[0]),
+            ConnectionOptions::new().token(secrets[1]),
+            ConnectionOptions::new().nkey(secrets[2]),
+            ConnectionOptions::new().credentials(secrets[3]),
+            ConnectionOptions::new().credentials_file("/etc/aether/app.creds"),
+        ];
+        for c in options {
+            let store = JetStreamStoreOptions::new().connection(c.clone());
+            for text in [format!("{c:?}"), format!("{c:#?}"), format!("{store:?}")] {
+                for secret in secrets {
+                    assert!(!text.contains(secret), "{secret:?} shown: {text}");
+                }
+                assert!(text.contains("Auth") || text.contains("auth"), "{text}");
+            }
+        }
+        let user = format!(
+            "{:?}",
+            ConnectionOptions::new().user_and_password("app-user", "x")
+        );
+        assert!(
+            user.contains("app-user") && user.contains("<redacted>"),
+            "{user}"
+        );
+        let file = format!(
+            "{:?}",
+            ConnectionOptions::new().credentials_file("/etc/a.creds")
+        );
+        assert!(file.contains("/etc/a.creds"), "{file}");
+    }
 
     #[test]
     fn the_record_format_is_1_or_2() {

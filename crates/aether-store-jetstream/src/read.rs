@@ -455,12 +455,14 @@ impl Reader {
                 }
             }
             Some(last) if rec.first() != last + 1 => {
+                let first = rec.first();
+                let broken = if first > last {
+                    format!("jumps from version {last} to {first}")
+                } else {
+                    format!("repeats version {first} after version {last}")
+                };
                 return Err(Error::Codec {
-                    message: format!(
-                        "the stored history of {} jumps from version {last} to {}",
-                        self.actor,
-                        rec.first()
-                    ),
+                    message: format!("the stored history of {} {broken}", self.actor),
                     source: None,
                 });
             }

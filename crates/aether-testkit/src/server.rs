@@ -44,8 +44,9 @@ use tempfile::TempDir;
 /// The environment variable that names the nats-server binary.
 pub const NATS_SERVER_BIN_ENV: &str = "NATS_SERVER_BIN";
 
-/// The oldest nats-server Aether supports (atomic batches).
-pub const MIN_SERVER_VERSION: (u32, u32) = (2, 12);
+/// The oldest nats-server Aether supports: the same as the JetStream store's
+/// `MIN_SERVER_VERSION` (see its docs for why 2.12.2).
+pub const MIN_SERVER_VERSION: (u32, u32, u32) = (2, 12, 2);
 
 /// How long a single server may take to become ready.
 const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,7 +104,7 @@ impl Auth {
 }
 
 /// Returns the path of the nats-server binary from `NATS_SERVER_BIN`, checked once to be
-/// a runnable server >= 2.12.
+/// a runnable server >= [`MIN_SERVER_VERSION`].
 ///
 /// # Panics
 /// When the variable is unset, the binary does not run, or it is too old; the message says
@@ -117,7 +118,8 @@ pub fn server_bin() -> PathBuf {
 }
 
 fn find_server_bin() -> Result<PathBuf, String> {
-    let hint = "server-backed tests need a nats-server >= 2.12: run them with `cargo xtask itest` \
+    let hint =
+        "server-backed tests need a nats-server >= 2.12.2: run them with `cargo xtask itest` \
                 (it finds or installs one and sets NATS_SERVER_BIN), or set NATS_SERVER_BIN \
                 yourself (`cargo xtask nats-server` prints a path)";
     let bin = std::env::var_os(NATS_SERVER_BIN_ENV)
@@ -133,14 +135,15 @@ fn find_server_bin() -> Result<PathBuf, String> {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     // "nats-server: v2.15.1"
     let version = text.rsplit('v').next().unwrap_or("").trim().to_owned();
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if (major, minor) < MIN_SERVER_VERSION {
+    let core = version.split(['-', '+']).next().unwrap_or("");
+    let mut parts = core.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0);
+    let found = (next(), next(), next());
+    if found < MIN_SERVER_VERSION {
+        let (a, b, c) = MIN_SERVER_VERSION;
         return Err(format!(
-            "{NATS_SERVER_BIN_ENV}={} is nats-server {version:?}, older than {}.{}; {hint}",
+            "{NATS_SERVER_BIN_ENV}={} is nats-server {version:?}, older than {a}.{b}.{c}; {hint}",
             bin.display(),
-            MIN_SERVER_VERSION.0,
-            MIN_SERVER_VERSION.1
         ));
     }
     Ok(bin)

@@ -49,8 +49,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The one place where the event store is chosen: JetStream when a NATS URL is given (and
-/// the `jetstream` feature is on), else the embedded in-memory store, no server.
-async fn open_store(nats_url: Option<String>) -> anyhow::Result<Arc<dyn EventStore>> {
+/// the `jetstream` feature is on), else the embedded in-memory store, no server. (Also run
+/// by `tests/the_bank_example_runs_on_jetstream.rs`, with `story`, against a real server.)
+pub(crate) async fn open_store(nats_url: Option<String>) -> anyhow::Result<Arc<dyn EventStore>> {
     match nats_url {
         #[cfg(feature = "jetstream")]
         Some(url) => {
@@ -106,7 +107,10 @@ fn deposit(amount: u64) -> AccountCommand {
     }
 }
 
-async fn story(store: Arc<dyn EventStore>, bus: Arc<dyn EventBroadcaster>) -> anyhow::Result<()> {
+pub(crate) async fn story(
+    store: Arc<dyn EventStore>,
+    bus: Arc<dyn EventBroadcaster>,
+) -> anyhow::Result<()> {
     let node_a = node(&store, &bus)?;
     let accounts = node_a.actors::<Account>();
     let transfers = node_a.actors::<Transfer>();
@@ -314,7 +318,7 @@ async fn start_transfer(
 }
 
 /// The balance of `acc` computed from its stored events, independently of the actors.
-async fn replay_balance(store: &dyn EventStore, acc: &ActorId) -> anyhow::Result<u64> {
+pub(crate) async fn replay_balance(store: &dyn EventStore, acc: &ActorId) -> anyhow::Result<u64> {
     let mut balance = 0;
     for e in store.read_all(acc).await? {
         match e.decode::<AccountEvent>()? {

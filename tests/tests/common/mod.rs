@@ -3,6 +3,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use aether_core::{
@@ -10,6 +11,25 @@ use aether_core::{
     Uuid,
 };
 use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
+
+/// The environment variable that asks for long fault tests: `1` (set by
+/// `cargo xtask itest --long`) raises their repetition counts; unset or `0` keeps the
+/// normal ones.
+pub(crate) const LONG_ENV: &str = "AETHER_LONG";
+
+/// `normal`, or `long` when [`LONG_ENV`] is `1`.
+///
+/// # Panics
+/// When [`LONG_ENV`] holds anything but `0` or `1`: a typo must not quietly run the short
+/// test.
+pub(crate) fn repetitions(normal: usize, long: usize) -> usize {
+    match std::env::var(LONG_ENV).as_deref() {
+        Err(std::env::VarError::NotPresent) | Ok("" | "0") => normal,
+        Ok("1") => long,
+        Ok(other) => panic!("{LONG_ENV} must be 0 or 1, not {other:?}"),
+        Err(e) => panic!("{LONG_ENV}: {e}"),
+    }
+}
 
 /// A fresh namespace for one test (tests of one binary share nothing).
 pub(crate) fn namespace(prefix: &str) -> Namespace {
@@ -142,4 +162,59 @@ pub(crate) async fn assert_history(
         store.latest_version(&id).await.expect("latest version"),
         expected.len() as u64
     );
+}
+
+/// Which operations each kill of a server hit in flight: those started before the killed
+/// process was gone and finished (acknowledged or answered) after. Kills run one after
+/// another; operations run concurrently with them. (Counting from the moment a kill is
+/// begun instead would miss most: sending the signals takes long enough for the operations
+/// in flight then to finish before the process dies.)
+pub(crate) struct KillLog {
+    done: AtomicUsize,
+    hits: Vec<AtomicUsize>,
+}
+
+impl KillLog {
+    /// A log for `kills` kills.
+    pub(crate) fn new(kills: usize) -> Self {
+        KillLog {
+            done: AtomicUsize::new(0),
+            hits: (0..kills).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    }
+
+    /// Call right before starting an operation; hand the mark to [`finished`](Self::finished).
+    pub(crate) fn started(&self) -> usize {
+        self.done.load(SeqCst)
+    }
+
+    /// Call once the operation started at `mark` has finished: every kill done since the
+    /// mark hit it in flight.
+    pub(crate) fn finished(&self, mark: usize) {
+        let done = self.done.load(SeqCst);
+        for hit in self.hits.iter().take(done).skip(mark) {
+            hit.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// Runs `kill`, which must return once the process is gone, as the next kill.
+    pub(crate) fn kill(&self, kill: impl FnOnce()) {
+        kill();
+        let k = self.done.fetch_add(1, SeqCst);
+        assert!(k < self.hits.len(), "more kills than the log was made for");
+    }
+
+    /// How many operations each kill hit in flight.
+    pub(crate) fn hits(&self) -> Vec<usize> {
+        self.hits.iter().map(|h| h.load(SeqCst)).collect()
+    }
+
+    /// Checks that every kill hit at least one operation in flight.
+    pub(crate) fn assert_every_kill_hit(&self, what: &str) {
+        let hits = self.hits();
+        assert!(
+            hits.iter().all(|&h| h > 0),
+            "every kill should hit {what} in flight; per kill: {hits:?}"
+        );
+    }
 }
