@@ -6,7 +6,12 @@ use xshell::{cmd, Shell};
 
 use crate::nats;
 
-const BENCHES: &[(&str, bool)] = &[("mem", false), ("actor", false), ("store", true)];
+const BENCHES: &[(&str, bool)] = &[
+    ("mem", false),
+    ("actor", false),
+    ("store", true),
+    ("faults", true),
+];
 
 pub(crate) fn run(sh: &Shell, args: &[String]) -> Result<()> {
     let Some((name, rest)) = args.split_first() else {

@@ -1,8 +1,10 @@
 //! Aether's task runner: `cargo xtask <task>`.
 //!
-//! * `itest` — the whole test suite, with a nats-server provided for the server-backed tests;
-//! * `ci` — format check, clippy with `-D warnings`, the whole test suite, docs build;
-//! * `bench <name>` — a benchmark binary in release mode (`mem`, `actor`, `store`);
+//! * `itest [--long]` — the whole test suite, with a nats-server provided for the
+//!   server-backed tests, then the store and runtime tests on the oldest supported
+//!   nats-server; `--long` raises the fault tests' repetition counts;
+//! * `ci` — format check, clippy with `-D warnings`, docs build, `itest --long`;
+//! * `bench <name>` — a benchmark binary in release mode;
 //! * `nats-server` — prints the path of the nats-server the tests use (installing it if needed).
 
 mod bench;
@@ -40,9 +42,13 @@ const HELP: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  itest [ARGS]        run every test, server-backed ones included (provides a nats-server)
-  ci                  fmt check, clippy -D warnings, itest, docs build
-  bench <NAME> [ARGS] run a benchmark in release mode: mem | actor | store
+  itest [--long] [ARGS]
+                      run every test, server-backed ones included (provides a nats-server),
+                      then the store and runtime tests on the oldest supported nats-server;
+                      --long: longer fault tests (AETHER_LONG=1); ARGS go to cargo nextest
+                      (a filter runs a part of the suite, on the pinned server only)
+  ci                  fmt check, clippy -D warnings, docs build, itest --long
+  bench <NAME> [ARGS] run a benchmark in release mode (cargo xtask bench lists them)
   nats-server         print the path of the nats-server used by tests (installs it if needed)";
 
 fn project_root() -> std::path::PathBuf {
