@@ -487,8 +487,9 @@ impl<A: Aggregate> Cell<A> {
         loop {
             attempts += 1;
             if tokio::time::Instant::now() >= ask.deadline {
-                // Not started: the caller's deadline passed while it waited.
-                return Err(AskError::Timeout);
+                // Not started: the caller's deadline passed while it waited (named after
+                // the store's outage, if there is one).
+                return Err(crate::system::deadline_passed(&*self.rt.shared.store, true));
             }
             match self.attempt(ask, fingerprint.as_ref()).await? {
                 Some(outcome) => return outcome,

@@ -1030,7 +1030,7 @@ impl<A: Aggregate> Future for AskFuture<A> {
 /// `withdrawn` unstarted, [`AskError::OutcomeUnknown`] otherwise; but while the store's
 /// connection is down, the same two outcomes as [`AskError::Load`] and [`AskError::Store`]
 /// with an `Unavailable` error naming the outage, so that the caller sees why.
-fn deadline_passed<C>(store: &dyn EventStore, withdrawn: bool) -> AskError<C> {
+pub(crate) fn deadline_passed<C>(store: &dyn EventStore, withdrawn: bool) -> AskError<C> {
     let Some(outage) = store.health().describe_outage() else {
         return if withdrawn {
             AskError::Timeout
@@ -1039,15 +1039,15 @@ fn deadline_passed<C>(store: &dyn EventStore, withdrawn: bool) -> AskError<C> {
         };
     };
     if withdrawn {
-        AskError::Load(aether_core::Error::unavailable(
-            format!("{outage}; the deadline passed before the actor started the command"),
-            "deadline passed",
-        ))
+        AskError::Load(aether_core::Error::Unavailable {
+            message: format!("{outage}; the deadline passed before the command started"),
+            source: None,
+        })
     } else {
-        AskError::Store(aether_core::Error::unavailable(
-            format!("{outage}; the deadline passed while the command was running"),
-            "deadline passed",
-        ))
+        AskError::Store(aether_core::Error::Unavailable {
+            message: format!("{outage}; the deadline passed while the command was running"),
+            source: None,
+        })
     }
 }
 

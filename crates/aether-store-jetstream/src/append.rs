@@ -594,10 +594,18 @@ impl JetStreamEventStore {
     ) -> Result<Published> {
         // The retry loop (with its timer) is boxed and made only after a failure, so the
         // append's future stays small.
-        match self
-            .publish_once(subject, payload, first, mine, expected_seq)
-            .await
-        {
+        let sent = if self.inner.health.link().connected {
+            self.publish_once(subject, payload, first, mine, expected_seq)
+                .await
+        } else {
+            // Nothing can be acknowledged before the connection is back: the retry loop
+            // waits for it, then sends at once.
+            Err(Error::Unavailable {
+                message: "appending: the NATS connection is down".into(),
+                source: None,
+            })
+        };
+        match sent {
             Err(e) if e.is_transient() => {
                 Box::pin(self.retrying_after(e, deadline, || {
                     self.publish_once(subject, payload, first, mine, expected_seq)
@@ -699,19 +707,26 @@ impl JetStreamEventStore {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        match self.attempt(&mut op).await {
+        match self.attempt(deadline, &mut op).await {
             Err(e) if e.is_transient() => self.retrying_after(e, deadline, op).await,
             done => done,
         }
     }
 
     /// One attempt of `op`, ended as lost (transient) when the connection drops under it.
-    async fn attempt<T, F, Fut>(&self, op: &mut F) -> Result<T>
+    /// While the connection is down nothing can be answered: the attempt first waits for it
+    /// (until `deadline`), instead of a full `request_timeout`.
+    async fn attempt<T, F, Fut>(&self, deadline: Instant, op: &mut F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        match self.inner.health.or_lost(op()).await {
+        let health = &self.inner.health;
+        if !health.link().connected && !health.connected_by(deadline).await {
+            let down = Error::Timeout("waiting for the NATS connection".into());
+            return Err(health.explain(down));
+        }
+        match health.or_lost(op()).await {
             Ok(done) => done,
             Err(_) => Err(lost_in_flight("a request")),
         }
@@ -734,7 +749,6 @@ impl JetStreamEventStore {
         let mut failure = first;
         loop {
             failures += 1;
-            health.error(&failure);
             if !health.link().connected {
                 // Nothing can succeed before the connection is back; then at once.
                 if !health.connected_by(deadline).await {
@@ -752,7 +766,7 @@ impl JetStreamEventStore {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(MAX_PAUSE);
             }
-            match self.attempt(&mut op).await {
+            match self.attempt(deadline, &mut op).await {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_transient() => failure = e,
                 Err(e) => return Err(e),
@@ -823,10 +837,10 @@ where
 /// A request was in flight when its connection dropped: it may have been applied, and its
 /// answer will never come. Transient: the retry re-sends it on the new connection.
 pub(crate) fn lost_in_flight(what: &str) -> Error {
-    Error::unavailable(
-        format!("{what}: the NATS connection dropped while waiting for the answer"),
-        "connection lost",
-    )
+    Error::Unavailable {
+        message: format!("{what}: the NATS connection dropped while waiting for the answer"),
+        source: None,
+    }
 }
 
 /// An append of `bytes` over `limit` (the server's max_payload less [`HEADER_ROOM`]).

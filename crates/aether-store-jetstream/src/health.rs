@@ -43,6 +43,8 @@ struct Detail {
 pub(crate) struct Health {
     link: watch::Sender<Link>,
     detail: Mutex<Detail>,
+    /// Whether connection events ever arrived.
+    fed: std::sync::atomic::AtomicBool,
 }
 
 /// The connection dropped (or was replaced) while a request waited for its answer.
@@ -62,6 +64,7 @@ impl Health {
                 last_error: None,
                 disconnects: 0,
             }),
+            fed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -109,7 +112,23 @@ impl Health {
         }
     }
 
-    /// Records the last error the connection or an operation reported.
+    /// A (re)connection reported by an event: a new epoch even if the link already looked
+    /// up (a missed or late Disconnected), so requests of the old connection are re-sent.
+    fn reconnected(&self) {
+        if self.link().connected {
+            let _d = self.detail();
+            self.link.send_modify(|l| l.epoch += 1);
+        } else {
+            self.set(true);
+        }
+    }
+
+    /// Whether connection events ever arrived (the watch was installed).
+    pub(crate) fn fed(&self) -> bool {
+        self.fed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records the last error the connection reported.
     pub(crate) fn error(&self, error: impl std::fmt::Display) {
         self.detail().last_error = Some(error.to_string());
     }
@@ -117,8 +136,9 @@ impl Health {
     /// Takes in one of async-nats's connection events.
     pub(crate) fn on_event(&self, event: &async_nats::Event) {
         use async_nats::Event as E;
+        self.fed.store(true, std::sync::atomic::Ordering::Relaxed);
         match event {
-            E::Connected => self.set(true),
+            E::Connected => self.reconnected(),
             E::Disconnected => self.set(false),
             E::Closed => {
                 self.error("the connection was closed");
@@ -162,14 +182,19 @@ impl Health {
     pub(crate) async fn or_lost<F: Future>(&self, f: F) -> Result<F::Output, Lost> {
         let mut rx = self.link.subscribe();
         let start = *rx.borrow_and_update();
-        if !start.connected {
-            // Queued by the client until the connection is back: its answer can come.
-            return Ok(f.await);
-        }
+        // Sent while the connection is down, the request is queued by the client and goes
+        // out on the next connection: that one is its epoch.
+        let epoch = if start.connected {
+            start.epoch
+        } else {
+            start.epoch + 1
+        };
         tokio::select! {
             biased;
             out = f => Ok(out),
-            _ = rx.wait_for(|l| !l.connected || l.epoch != start.epoch) => Err(Lost),
+            _ = rx.wait_for(|l| l.epoch > epoch || (l.epoch == epoch && !l.connected)) => {
+                Err(Lost)
+            }
         }
     }
 

@@ -259,9 +259,13 @@ fn watch_health(
     let up = client.connection_state() == async_nats::connection::State::Connected;
     match watch {
         Some(w) => {
-            // Its first event may still be on the way (or it was never installed).
-            if up {
-                w.health.set(true);
+            if !w.health.fed() {
+                // Its first event may still be on the way, or it was never installed: the
+                // poller covers both (a second feed costs at most a needless re-send).
+                if up {
+                    w.health.set(true);
+                }
+                crate::health::poll(client.clone(), &w.health);
             }
             Arc::clone(&w.health)
         }

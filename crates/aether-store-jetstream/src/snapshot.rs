@@ -117,13 +117,18 @@ impl JetStreamEventStore {
             }
         };
         let head = Bytes::from(head);
+        // One id for every send of this head: a re-send (after a lost connection or a lost
+        // acknowledgement) is dropped as a duplicate instead of evicting an older snapshot.
+        let head_id = uuid::Uuid::new_v4().simple().to_string();
         self.retrying(deadline, || async {
             let ack = self
                 .inner
                 .js
                 .send_publish(
                     head_subject.clone(),
-                    PublishMessage::build().payload(head.clone()),
+                    PublishMessage::build()
+                        .payload(head.clone())
+                        .message_id(&head_id),
                 )
                 .await
                 .map_err(|e| errors::map("storing a snapshot", e))?;
