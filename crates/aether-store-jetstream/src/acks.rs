@@ -98,6 +98,14 @@ impl Shared {
         }
     }
 
+    /// Drops every waiter (their appends see a timeout and are retried at once): their
+    /// connection dropped or was replaced, so no reply will come.
+    fn fail_all(&self) {
+        for shard in self.shards.iter() {
+            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         for shard in self.shards.iter() {
@@ -168,6 +176,7 @@ impl Acks {
     pub(crate) async fn start(
         client: async_nats::Client,
         timeout: Duration,
+        link: tokio::sync::watch::Receiver<crate::health::Link>,
     ) -> Result<Acks, async_nats::SubscribeError> {
         let prefix = format!("{}.", client.new_inbox());
         let subscription = client.subscribe(format!("{prefix}*")).await?;
@@ -187,6 +196,7 @@ impl Acks {
             CloseOnExit(Arc::clone(&shared)),
             tick,
             max_age,
+            link,
         ));
         Ok(Acks {
             client,
@@ -356,10 +366,12 @@ async fn route(
     shared: CloseOnExit,
     tick: Duration,
     max_age: u32,
+    mut link: tokio::sync::watch::Receiver<crate::health::Link>,
 ) {
     let shared = &*shared.0;
     let mut clock = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut epoch = link.borrow_and_update().epoch;
     loop {
         tokio::select! {
             msg = subscription.next() => match msg {
@@ -367,6 +379,15 @@ async fn route(
                 None => break,
             },
             _ = clock.tick() => shared.sweep(max_age),
+            // The connection dropped or was replaced: the replies to what was sent on it
+            // will never come. One watcher for every waiter, not one per append.
+            Ok(()) = link.changed() => {
+                let now = *link.borrow_and_update();
+                if !now.connected || now.epoch != epoch {
+                    shared.fail_all();
+                }
+                epoch = now.epoch;
+            }
         }
     }
 }
@@ -516,6 +537,40 @@ mod server_tests {
     use super::*;
     use crate::{JetStreamEventStore, JetStreamStoreOptions};
 
+    /// A link that never changes (its health is dropped: the router stops watching it).
+    fn steady() -> tokio::sync::watch::Receiver<crate::health::Link> {
+        crate::health::Health::new(true).subscribe()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_connection_fails_every_waiter_at_once() {
+        let server = aether_testkit::NatsServer::start();
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let _silent = client.subscribe("t.silent").await.unwrap();
+        let health = crate::health::Health::new(true);
+        let acks = Acks::start(client.clone(), Duration::from_secs(30), health.subscribe())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let waiting = futures::future::join_all((0..20).map(|_| send(&acks, "t.silent")));
+        let drop_it = async {
+            until("the waiters registered", || !no_waiters(&acks)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            health.set(false);
+        };
+        let (answers, ()) = tokio::join!(waiting, drop_it);
+        for a in answers {
+            assert_eq!(a.unwrap_err().kind(), PublishErrorKind::TimedOut);
+        }
+        // Far sooner than the 30 s timeout (a 10 s bound: 3x would still be generous).
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(no_waiters(&acks));
+    }
+
     async fn send(acks: &Acks, subject: &'static str) -> Result<PublishAck, PublishError> {
         acks.publish(
             Subject::from_static(subject),
@@ -560,7 +615,7 @@ mod server_tests {
         });
         let _silent = client.subscribe("t.silent").await.unwrap();
 
-        let patient = Acks::start(client.clone(), Duration::from_secs(10))
+        let patient = Acks::start(client.clone(), Duration::from_secs(10), steady())
             .await
             .unwrap();
         let all = (0..200u64).map(|i| {
@@ -580,7 +635,9 @@ mod server_tests {
         assert!(no_waiters(&patient));
 
         let timeout = Duration::from_millis(400);
-        let hasty = Acks::start(client.clone(), timeout).await.unwrap();
+        let hasty = Acks::start(client.clone(), timeout, steady())
+            .await
+            .unwrap();
         let started = Instant::now();
         let e = send(&hasty, "t.silent").await.unwrap_err();
         let waited = started.elapsed();
@@ -599,7 +656,7 @@ mod server_tests {
         let server = aether_testkit::NatsServer::start();
         let client = async_nats::connect(server.url()).await.unwrap();
         let acks = Arc::new(
-            Acks::start(client.clone(), Duration::from_secs(30))
+            Acks::start(client.clone(), Duration::from_secs(30), steady())
                 .await
                 .unwrap(),
         );
@@ -634,7 +691,9 @@ mod server_tests {
     async fn a_router_that_never_ran_still_closes() {
         let server = aether_testkit::NatsServer::start();
         let client = async_nats::connect(server.url()).await.unwrap();
-        let acks = Acks::start(client, Duration::from_secs(30)).await.unwrap();
+        let acks = Acks::start(client, Duration::from_secs(30), steady())
+            .await
+            .unwrap();
         // On this single thread the router has not been polled yet.
         acks.router.abort();
         until("the router closes", || acks.is_closed()).await;

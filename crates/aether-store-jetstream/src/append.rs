@@ -644,17 +644,17 @@ impl JetStreamEventStore {
         // subscription (less CPU per append); an idle one through async-nats's
         // JetStream publish (no hop through the router: lower latency). See `acks`.
         // An append sent on a connection that then drops is never acknowledged: it ends
-        // at once as lost, and the retry re-sends it when the connection is back.
+        // at once (as lost here, or by the router, which fails every waiter of a dropped
+        // connection), and the retry re-sends it when the connection is back.
         let flight = self.inner.acks.begin();
         let health = &self.inner.health;
         let sent = if flight.shared() {
-            health
-                .or_lost(Box::pin(self.inner.acks.publish(
-                    subject.clone(),
-                    headers,
-                    payload.clone(),
-                )))
-                .await
+            Ok(Box::pin(
+                self.inner
+                    .acks
+                    .publish(subject.clone(), headers, payload.clone()),
+            )
+            .await)
         } else {
             let msg = PublishMessage::build()
                 .payload(payload.clone())

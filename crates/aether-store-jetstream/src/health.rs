@@ -76,6 +76,11 @@ impl Health {
         *self.link.borrow()
     }
 
+    /// A receiver of every change of the link.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Link> {
+        self.link.subscribe()
+    }
+
     /// Records a connection (`true`) or its loss, logging the change. The detail changes
     /// under its lock together with the link, so a report is never half updated.
     pub(crate) fn set(&self, connected: bool) {

@@ -190,10 +190,11 @@ impl JetStreamEventStore {
             .await
             .map_err(|e| errors::map("opening the snapshot stream", e))?;
         let max_payload = info.max_payload;
-        let acks = crate::acks::Acks::start(client.clone(), options.request_timeout)
-            .await
-            .map_err(|e| errors::map("subscribing to append acknowledgements", e))?;
         let health = watch_health(&client, options.watch.as_ref());
+        let acks =
+            crate::acks::Acks::start(client.clone(), options.request_timeout, health.subscribe())
+                .await
+                .map_err(|e| errors::map("subscribing to append acknowledgements", e))?;
         Ok(JetStreamEventStore {
             inner: Arc::new(Inner {
                 health,
