@@ -430,6 +430,14 @@ impl Reader {
         payload: &bytes::Bytes,
         out: &mut Vec<Event>,
     ) -> Result<bool> {
+        if let (Some(seq), Some(read)) = (seq, self.tail_seq) {
+            if seq <= read {
+                // Stream sequences only grow: this message was read already, delivered again
+                // (an ordered consumer recreated behind its position after a leader change).
+                tracing::debug!(actor = %self.actor, seq, read, "skipping a message read already");
+                return Ok(true);
+            }
+        }
         let rec: EventRecord = record::decode_events(payload, &self.actor, seq.unwrap_or(0))?;
         self.bytes_seen += payload.len();
         self.msgs_seen += 1;
