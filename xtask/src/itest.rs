@@ -21,7 +21,8 @@ pub(crate) const ITEST_FEATURES: &[&str] = &[
 ];
 
 /// The environment variable the fault tests read: `1` raises their repetition counts
-/// (more kills, rounds and writers); `--long` sets it. Unset or `0`: the normal counts.
+/// (more kills, rounds and writers); `--long` sets it, and `itest` honours it when it is
+/// already set (`.ci/run` does so). Unset or `0`: the normal counts.
 pub(crate) const LONG_ENV: &str = "AETHER_LONG";
 
 /// The tests that also run on the oldest supported server (a nextest filterset): the store
@@ -42,7 +43,8 @@ struct Options {
 impl Options {
     fn parse(args: &[String]) -> Options {
         Options {
-            long: args.iter().any(|a| a == "--long"),
+            long: args.iter().any(|a| a == "--long")
+                || std::env::var(LONG_ENV).is_ok_and(|v| v == "1"),
             rest: args.iter().filter(|a| *a != "--long").cloned().collect(),
         }
     }
@@ -62,7 +64,7 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> Result<()> {
     let version = nats::supported_version(sh, &server)?;
     let _long = options.long.then(|| sh.push_env(LONG_ENV, "1"));
     if options.long {
-        eprintln!("xtask: --long: {LONG_ENV}=1, fault tests run longer");
+        eprintln!("xtask: long mode ({LONG_ENV}=1): fault tests run longer");
     }
     // Every part runs even when an earlier one failed, so that a run shows every failure.
     let mut failed = Vec::new();

@@ -3,7 +3,8 @@
 //! * `itest [--long]` — the whole test suite, with a nats-server provided for the
 //!   server-backed tests, then the store and runtime tests on the oldest supported
 //!   nats-server; `--long` raises the fault tests' repetition counts;
-//! * `ci` — format check, clippy with `-D warnings`, docs build, `itest --long`;
+//! * `lint` — format check, clippy with `-D warnings`, docs build;
+//! * `ci` — `lint`, then `itest --long`;
 //! * `bench <name>` — a benchmark binary in release mode;
 //! * `nats-server` — prints the path of the nats-server the tests use (installing it if needed).
 
@@ -25,6 +26,7 @@ fn main() -> Result<()> {
     match task {
         "itest" => itest::run(&sh, rest),
         "ci" => ci::run(&sh, rest),
+        "lint" => ci::lint(&sh, rest),
         "bench" => bench::run(&sh, rest),
         "nats-server" => {
             println!("{}", nats::ensure_server(&sh)?.display());
@@ -47,7 +49,8 @@ tasks:
                       then the store and runtime tests on the oldest supported nats-server;
                       --long: longer fault tests (AETHER_LONG=1); ARGS go to cargo nextest
                       (a filter runs a part of the suite, on the pinned server only)
-  ci                  fmt check, clippy -D warnings, docs build, itest --long
+  lint                fmt check, clippy -D warnings, docs build
+  ci                  lint, then itest --long
   bench <NAME> [ARGS] run a benchmark in release mode (cargo xtask bench lists them)
   nats-server         print the path of the nats-server used by tests (installs it if needed)";
 

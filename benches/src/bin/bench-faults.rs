@@ -17,8 +17,6 @@
 //! (default 4), `--ask-timeout S` (leader: instead of the default deadline, to see how
 //! long recovery takes), `--request-timeout S` (the store's, instead of its default).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -162,8 +160,8 @@ async fn one_restart(
     tokio::time::sleep(outage).await;
     acks.lock().unwrap().clear();
     let spawned = Instant::now();
-    let port = server.monitor_port();
-    let ready = std::thread::spawn(move || first_ready(port, spawned));
+    let polled = Arc::clone(server);
+    let ready = std::thread::spawn(move || first_ready(&polled, spawned));
     let s = Arc::clone(server);
     tokio::task::spawn_blocking(move || s.restart()).await?;
     let ready = ready
@@ -197,25 +195,15 @@ async fn one_restart(
 }
 
 /// Polls `/healthz?js-enabled-only=true` every millisecond from `since`; the first 200.
-fn first_ready(port: u16, since: Instant) -> anyhow::Result<Instant> {
+fn first_ready(server: &NatsServer, since: Instant) -> anyhow::Result<Instant> {
     let until = since + Duration::from_secs(60);
     while Instant::now() < until {
-        if http_status(port, "/healthz?js-enabled-only=true") == Some(200) {
+        if let Ok((200, _)) = server.monitor_get("/healthz?js-enabled-only=true") {
             return Ok(Instant::now());
         }
         std::thread::sleep(Duration::from_millis(1));
     }
     anyhow::bail!("the restarted server was not ready within 60 s")
-}
-
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Appends one small event after another to its own actor, recording each

@@ -605,6 +605,16 @@ impl NatsServer {
         }
     }
 
+    /// GETs `path` (with its query, e.g. `/healthz?js-enabled-only=true`) from the server's
+    /// monitoring port: the HTTP status and body.
+    ///
+    /// # Errors
+    /// When the port does not answer (the server is down or starting) or the answer is not
+    /// HTTP.
+    pub fn monitor_get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        http_get(self.spec.monitor_port, path)
+    }
+
     /// Whether the process is running (it may be paused).
     pub fn is_running(&self) -> bool {
         let mut child = self.child();
