@@ -78,7 +78,7 @@ pub async fn history_with_a_command(
     let cmd = aether_core::new_id();
     let encoded = codec::to_vec_named(&CounterCommand::Add(1))?;
     let record = CommandRecord::new(codec::to_vec_named(&1u64)?)
-        .with_command("Add", aether_core::command_hash(&encoded));
+        .with_command("Add", aether_core::support::command_hash(&encoded));
     let first = NewEvent::encode("Added", &CounterEvent::Added(1))?
         .with_metadata(Metadata::new().causation_id(cmd).correlation_id(cmd))
         .with_aggregate_type("Counter")

@@ -19,6 +19,10 @@ use std::time::Duration;
 
 pub mod commands;
 
+/// Locks that ignore poisoning: Aether's one helper. A benchmark's shared data stays usable
+/// when another task panicked while holding it (that panic fails the run on its own).
+pub use aether_core::support::lock;
+
 /// The median of `values` (the mean of the two middle values for an even count).
 ///
 /// # Panics

@@ -7,61 +7,17 @@
 #![cfg(feature = "itest")]
 
 mod common;
+mod runtime;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aether::{ActorSystem, Aggregate, AskErrorKind, DescribeAggregate, EventStoreExt, Uuid};
-use aether_core::ActorId;
+use aether::{ActorSystem, EventStoreExt, Uuid};
 use aether_testkit::NatsServer;
 use common::{connect, namespace, options, repetitions, KillLog};
-use serde::{Deserialize, Serialize};
-
-#[derive(Default)]
-struct Tally;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum TallyCommand {
-    Add(u64),
-}
-
-#[derive(Serialize, Deserialize)]
-enum TallyEvent {
-    Added(u64),
-}
-
-impl DescribeAggregate for Tally {
-    const TYPE_NAME: &'static str = "Tally";
-    fn command_names() -> &'static [&'static str] {
-        &["Add"]
-    }
-    fn event_names() -> &'static [&'static str] {
-        &["Added"]
-    }
-}
-
-impl Aggregate for Tally {
-    type Command = TallyCommand;
-    type Event = TallyEvent;
-    type State = u64;
-    type Reply = u64;
-    type Error = ();
-    fn event_type(_: &TallyEvent) -> &'static str {
-        "Added"
-    }
-    fn decide(
-        &self,
-        total: &u64,
-        TallyCommand::Add(n): &TallyCommand,
-    ) -> Result<(Vec<TallyEvent>, u64), ()> {
-        Ok((vec![TallyEvent::Added(*n)], total + n))
-    }
-    fn apply(total: &mut u64, TallyEvent::Added(n): &TallyEvent) {
-        *total += n;
-    }
-}
+use runtime::{ask_until_answered, tally, Tally, TallyCommand};
 
 const ACTORS: usize = 4;
 
@@ -75,41 +31,8 @@ fn system(store: aether_store_jetstream::JetStreamEventStore) -> ActorSystem {
         .expect("a system")
 }
 
-/// Asks `Add(n)` with `id` until it is answered, retrying every technical failure with the
-/// same id; returns the reply and how many attempts failed.
-async fn ask_until_answered(
-    tallies: &aether::Actors<Tally>,
-    actor: &ActorId,
-    n: u64,
-    id: Uuid,
-) -> (u64, usize) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut failures = 0;
-    loop {
-        match tallies
-            .ask(actor, TallyCommand::Add(n))
-            .command_id(id)
-            .await
-        {
-            Ok(reply) => return (reply.expect("accepted"), failures),
-            Err(e) => {
-                assert!(
-                    !matches!(
-                        e.kind(),
-                        AskErrorKind::CommandIdReused | AskErrorKind::WrongAggregateType
-                    ),
-                    "{actor}: {e}"
-                );
-                failures += 1;
-                assert!(Instant::now() < deadline, "{actor} still failing: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
 /// What one client asked: the actor, and each command's id, amount and reply.
-type Answered = (ActorId, Vec<(Uuid, u64, u64)>);
+type Answered = (aether_core::ActorId, Vec<(Uuid, u64, u64)>);
 
 /// One client per actor, asking `commands` commands with fresh ids, each retried until
 /// answered; each returns what it asked and how many attempts failed.
@@ -124,12 +47,13 @@ fn spawn_clients(
             let (tallies, answered_count) = (tallies.clone(), answered_count.clone());
             let kills = kills.clone();
             tokio::spawn(async move {
-                let actor = ActorId::new(format!("tally-{a}")).unwrap();
+                let actor = tally(a);
                 let (mut answered, mut failures) = (Vec::new(), 0);
                 for i in 0..commands {
                     let (id, n) = (aether::new_id(), (a * 100_000 + i) as u64);
                     let mark = kills.started();
-                    let (reply, f) = ask_until_answered(&tallies, &actor, n, id).await;
+                    let patience = Duration::from_secs(90);
+                    let (reply, f) = ask_until_answered(&tallies, &actor, n, id, patience).await;
                     kills.finished(mark);
                     failures += f;
                     answered.push((id, n, reply));

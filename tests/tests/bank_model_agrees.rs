@@ -11,7 +11,7 @@ use aether::DescribeAggregate;
 
 fn bank_model() -> Model {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/model/bank.toml");
-    Model::load(path).unwrap_or_else(|e| panic!("{e}"))
+    Model::load(path).unwrap_or_else(|e| panic!("{:#}", anyhow::Error::new(e)))
 }
 
 #[test]

@@ -13,12 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aether_store_jetstream::async_nats::jetstream;
 use aether_store_jetstream::JetStreamEventStore;
 use aether_testkit::NatsCluster;
 use common::{
     actor, append_until_acked, assert_history, batch, connect, namespace, options, repetitions,
-    KillLog,
+    stream_leader, KillLog,
 };
 
 const ACTORS: usize = 12;
@@ -109,23 +108,6 @@ async fn wait_for(load: &Load, target: usize) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// The index of the server leading the event stream (servers are named `n<index>`).
-async fn stream_leader(store: &JetStreamEventStore) -> usize {
-    let js = jetstream::new(store.client().clone());
-    let mut stream = js
-        .get_stream(store.events_stream())
-        .await
-        .expect("event stream");
-    let info = stream.info().await.expect("stream info");
-    assert_eq!(info.config.num_replicas, 3);
-    let leader = info.cluster.clone().and_then(|c| c.leader);
-    let leader = leader.expect("the event stream has a leader");
-    leader
-        .trim_start_matches('n')
-        .parse()
-        .expect("leader name nX")
 }
 
 /// Kills the stream leader under load and checks that appends recover in time. Returns the

@@ -6,40 +6,25 @@
 
 mod common;
 
-use aether_core::{ErrorKind, EventStore, EventStoreExt, ExpectedVersion};
-use aether_store_jetstream::{ConnectionOptions, JetStreamEventStore, JetStreamStoreOptions};
+use aether_store_jetstream::ConnectionOptions;
 use aether_testkit::{Auth, NatsServer};
-use common::{actor, batch, namespace};
+use common::{assert_stores_with, chain, refused_with};
 
 /// Connects with `connection` and checks the refusal: invalid input (no retry fixes wrong
-/// credentials), saying that authorization failed and pointing at the credentials.
+/// credentials), pointing at the credentials, with the server's word that authorization
+/// failed in its chain (this layer's message, then its sources).
 async fn refused(url: &str, connection: ConnectionOptions) {
-    let ns = namespace("auth");
-    let opts = JetStreamStoreOptions::new().connection(connection);
-    let err = JetStreamEventStore::connect(url, ns, opts)
-        .await
-        .expect_err("connect must be refused");
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
-    assert!(!err.is_transient(), "{err:?}");
-    let text = err.to_string().to_lowercase();
+    let err = refused_with(url, connection).await;
+    let text = chain(&err).to_lowercase();
     assert!(
-        text.contains("authori") && text.contains("credentials"),
-        "the error should say authorization failed and name the credentials: {err}"
+        text.contains("authori") && err.to_string().contains("credentials"),
+        "the error should say authorization failed and name the credentials: {text}"
     );
 }
 
+/// Connects with `connection` and checks that the store appends and reads.
 async fn works(url: &str, connection: ConnectionOptions) {
-    let ns = namespace("auth");
-    let opts = JetStreamStoreOptions::new().connection(connection);
-    let store = JetStreamEventStore::connect(url, ns, opts)
-        .await
-        .expect("connect with credentials");
-    let id = actor(0);
-    store
-        .append(&id, ExpectedVersion::Exact(0), batch(0, 0, 2))
-        .await
-        .expect("append");
-    assert_eq!(store.read_all(&id).await.expect("read").len(), 2);
+    assert_stores_with(url, connection, "with credentials").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,12 +71,8 @@ async fn a_malformed_nkey_seed_is_invalid_input() {
     let server = NatsServer::builder()
         .auth(Auth::nkey(nkeys::KeyPair::new_user().public_key()))
         .start();
-    let ns = namespace("auth");
-    let opts = JetStreamStoreOptions::new().connection(ConnectionOptions::new().nkey("SUNOTASEED"));
-    let err = JetStreamEventStore::connect(&server.url(), ns, opts)
-        .await
-        .expect_err("a malformed seed cannot connect");
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+    let malformed = ConnectionOptions::new().nkey("SUNOTASEED");
+    let err = refused_with(&server.url(), malformed).await;
     assert!(err.to_string().to_lowercase().contains("nkey"), "{err}");
 }
 
@@ -129,11 +110,7 @@ async fn a_missing_creds_file_is_invalid_input() {
     let server = NatsServer::builder()
         .auth(Auth::operator(&aether_testkit::jwt::Operator::generate()))
         .start();
-    let opts = JetStreamStoreOptions::new()
-        .connection(ConnectionOptions::new().credentials_file("/nonexistent/aether.creds"));
-    let err = JetStreamEventStore::connect(&server.url(), namespace("auth"), opts)
-        .await
-        .expect_err("no such file");
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+    let missing = ConnectionOptions::new().credentials_file("/nonexistent/aether.creds");
+    let err = refused_with(&server.url(), missing).await;
     assert!(err.to_string().contains("aether.creds"), "{err}");
 }

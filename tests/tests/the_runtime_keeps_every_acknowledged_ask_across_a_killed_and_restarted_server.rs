@@ -15,8 +15,7 @@ use aether::{Actors, AskErrorKind};
 use aether_testkit::NatsServer;
 use common::{connect, namespace, options, repetitions};
 use runtime::{
-    assert_each_ran_once, assert_stored_once, blocking, failure_kinds, retry_unanswered_twice,
-    system, tally, Asked, Tally, Traffic,
+    assert_kept_and_retried_once, blocking, failure_kinds, system, Asked, Tally, Traffic,
 };
 
 const ACTORS: usize = 6;
@@ -43,15 +42,8 @@ async fn the_runtime_keeps_every_acknowledged_ask_across_a_killed_and_restarted_
     // On a fresh system and connection: every acknowledged ask is stored once, the others
     // at most once; retried twice, each of those runs once.
     let fresh_store = connect(&server.url(), &ns, options()).await;
-    for a in 0..ACTORS {
-        assert_stored_once(&fresh_store, &tally(a), &asked, true).await;
-    }
-    let fresh = system(fresh_store.clone(), Duration::from_secs(5));
-    let tallies = fresh.actors::<Tally>();
-    let patience = Duration::from_secs(30);
-    retry_unanswered_twice(&tallies, &fresh_store, &mut asked, patience).await;
-    fresh.shutdown().await;
-    assert_each_ran_once(&fresh_store, &asked).await;
+    let (ask_timeout, patience) = (Duration::from_secs(5), Duration::from_secs(30));
+    assert_kept_and_retried_once(fresh_store, ACTORS, &mut asked, ask_timeout, patience).await;
 }
 
 /// One round: asks run, the server is killed under them, stays down for [`DOWN`] and is

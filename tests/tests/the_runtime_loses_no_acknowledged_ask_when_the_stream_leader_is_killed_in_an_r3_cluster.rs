@@ -13,13 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aether::{Actors, AskErrorKind};
-use aether_store_jetstream::async_nats::jetstream;
-use aether_store_jetstream::JetStreamEventStore;
 use aether_testkit::NatsCluster;
-use common::{connect, namespace, options};
+use common::{connect, namespace, options, stream_leader};
 use runtime::{
-    assert_each_ran_once, assert_stored_once, blocking, failure_kinds, retry_unanswered_twice,
-    system, tally, Asked, Tally, Traffic,
+    assert_kept_and_retried_once, blocking, failure_kinds, system, Asked, Tally, Traffic,
 };
 
 const ACTORS: usize = 6;
@@ -46,15 +43,8 @@ async fn the_runtime_loses_no_acknowledged_ask_when_the_stream_leader_is_killed(
         .map(|i| cluster.server(i).url())
         .collect();
     let fresh_store = connect(&survivors.join(","), &ns, options().replicas(3)).await;
-    for a in 0..ACTORS {
-        assert_stored_once(&fresh_store, &tally(a), &asked, true).await;
-    }
-    let fresh = system(fresh_store.clone(), Duration::from_secs(10));
-    let tallies = fresh.actors::<Tally>();
-    let patience = Duration::from_secs(60);
-    retry_unanswered_twice(&tallies, &fresh_store, &mut asked, patience).await;
-    fresh.shutdown().await;
-    assert_each_ran_once(&fresh_store, &asked).await;
+    let (ask_timeout, patience) = (Duration::from_secs(10), Duration::from_secs(60));
+    assert_kept_and_retried_once(fresh_store, ACTORS, &mut asked, ask_timeout, patience).await;
 }
 
 /// Asks run; server `victim` is killed under them; asks are acknowledged again once a new
@@ -84,29 +74,6 @@ async fn kill_under_traffic(
         failure_kinds(&asked)
     );
     asked
-}
-
-/// The index of the server leading the event stream (servers are named `n0`, `n1`, ...).
-async fn stream_leader(store: &JetStreamEventStore) -> usize {
-    let js = jetstream::new(store.client().clone());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let info = match js.get_stream(store.events_stream()).await {
-            Ok(mut s) => s.info().await.cloned().ok(),
-            Err(_) => None,
-        };
-        if let Some(info) = info {
-            assert_eq!(info.config.num_replicas, 3);
-            if let Some(leader) = info.cluster.and_then(|c| c.leader) {
-                return leader
-                    .trim_start_matches('n')
-                    .parse()
-                    .expect("leader name nX");
-            }
-        }
-        assert!(Instant::now() < deadline, "no event stream leader in 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Every failed ask says it may have run, or that it did not start; and the kill hit asks.

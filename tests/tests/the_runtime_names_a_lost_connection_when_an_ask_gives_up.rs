@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use aether::EventStoreExt;
 use aether::{AskError, AskErrorKind, ErrorKind};
 use aether_testkit::NatsServer;
-use common::{connect, namespace};
+use common::{chain, connect, namespace};
 use runtime::{ask_until_answered, system, tally, Tally, TallyCommand};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,7 +57,8 @@ async fn the_runtime_names_a_lost_connection_when_an_ask_gives_up() {
             other => panic!("{actor}: a bare {other:?} instead of the outage"),
         };
         assert_eq!(cause.kind(), ErrorKind::Unavailable, "{err}");
-        let msg = err.to_string();
+        // The runtime's message, then its cause's: the chain names the outage.
+        let msg = chain(&err);
         assert!(
             msg.contains("NATS connection lost") && msg.contains(" s ago"),
             "{msg}"

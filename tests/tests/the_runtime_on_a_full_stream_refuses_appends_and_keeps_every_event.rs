@@ -17,13 +17,13 @@ use common::{connect, namespace, options};
 use runtime::{ask_once, assert_stored_once, system, tally, Asked, Tally, TallyCommand};
 
 /// The event stream's limit: room for about a hundred one-event appends.
-const MAX_BYTES: i64 = 32 * 1024;
+const MAX_BYTES: u64 = 32 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runtime_on_a_full_stream_refuses_appends_and_keeps_every_event() {
     let server = NatsServer::start();
     let ns = namespace("rt-full");
-    let opts = options().max_bytes(MAX_BYTES);
+    let opts = options().max_bytes(Some(MAX_BYTES));
     let store = connect(&server.url(), &ns, opts.clone()).await;
     let sys = system(store.clone(), Duration::from_secs(10));
     let tallies = sys.actors::<Tally>();
@@ -86,7 +86,7 @@ async fn the_runtime_on_a_full_stream_refuses_appends_and_keeps_every_event() {
 /// The error of an append to a full stream, as a caller sees it: a store error that no
 /// retry fixes, not a conflict, saying (in its chain) that the stream is over its limit.
 fn check_refusal(e: &AskError<TallyCommand>) {
-    assert_full(&e.kind(), &runtime::chain(e));
+    assert_full(&e.kind(), &common::chain(e));
     assert!(!e.is_retryable(), "a full stream stays full: {e}");
     // A definite refusal: nothing was stored, so the command did not run.
     assert!(!e.may_have_run(), "a refused append stored nothing: {e}");

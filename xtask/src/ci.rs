@@ -1,5 +1,5 @@
 //! `cargo xtask lint`: the checks that are not tests, in the order that fails fastest:
-//! format, clippy `-D warnings`, the docs build. `cargo xtask ci`: `lint`, then
+//! `tidy`, format, clippy `-D warnings`, the docs build. `cargo xtask ci`: `lint`, then
 //! `itest --long` (the whole suite on the pinned nats-server with the long fault tests, and
 //! the store and runtime tests on the oldest supported nats-server), each once.
 
@@ -8,6 +8,7 @@ use xshell::{cmd, Shell};
 
 pub(crate) fn lint(sh: &Shell, extra: &[String]) -> Result<()> {
     no_arguments("lint", extra)?;
+    crate::tidy::run(sh, &[])?;
     cmd!(sh, "cargo fmt --all -- --check").run()?;
     cmd!(
         sh,
@@ -28,7 +29,7 @@ pub(crate) fn run(sh: &Shell, extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn no_arguments(task: &str, extra: &[String]) -> Result<()> {
+pub(crate) fn no_arguments(task: &str, extra: &[String]) -> Result<()> {
     if let Some(arg) = extra.first() {
         bail!(
             "`cargo xtask {task}` takes no arguments, got {arg:?} (`cargo xtask itest [--long] \

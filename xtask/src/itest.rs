@@ -1,7 +1,7 @@
 //! `cargo xtask itest [--long] [ARGS]`: the whole test suite, server-backed tests included,
 //! on the pinned nats-server (doc tests first); then the tests that lean hardest on the
 //! server (the store conformance suite on one server, the actor runtime on a server) again
-//! on the oldest supported nats-server, [`nats::MIN_VERSION`]. With ARGS (a filter for
+//! on the oldest supported nats-server, [`nats::MIN_NATS_SERVER`]. With ARGS (a filter for
 //! `cargo nextest run`), only the picked tests run, on the pinned server.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
-use crate::nats::{self, Version};
+use crate::nats::{self, ServerVersion};
 
 /// The cargo features that turn on server-backed tests, one per package that has them.
 pub(crate) const ITEST_FEATURES: &[&str] = &[
@@ -79,7 +79,10 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> Result<()> {
         failed.push(format!("tests on nats-server {version}: {e:#}"));
     }
     if let Err(e) = oldest_server_pass(sh, version, &options) {
-        failed.push(format!("tests on nats-server {}: {e:#}", nats::MIN_VERSION));
+        failed.push(format!(
+            "tests on nats-server {}: {e:#}",
+            nats::MIN_NATS_SERVER
+        ));
     }
     if !failed.is_empty() {
         bail!("itest failed:\n  {}", failed.join("\n  "));
@@ -87,26 +90,26 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The pass on [`nats::MIN_VERSION`], unless the suite just ran on it or the caller's
+/// The pass on [`nats::MIN_NATS_SERVER`], unless the suite just ran on it or the caller's
 /// arguments picked the tests.
-fn oldest_server_pass(sh: &Shell, version: Version, options: &Options) -> Result<()> {
+fn oldest_server_pass(sh: &Shell, version: ServerVersion, options: &Options) -> Result<()> {
     if !options.rest.is_empty() {
         eprintln!(
             "xtask: tests were picked by arguments: no pass on nats-server {}",
-            nats::MIN_VERSION
+            nats::MIN_NATS_SERVER
         );
         return Ok(());
     }
-    if version == nats::MIN_VERSION {
+    if version == nats::MIN_NATS_SERVER {
         eprintln!("xtask: the suite ran on nats-server {version}, the oldest supported");
         return Ok(());
     }
-    let bin = nats::ensure_version(sh, nats::MIN_VERSION)?;
-    pass(sh, &bin, nats::MIN_VERSION, Selection::MinVersion)
+    let bin = nats::ensure_version(sh, nats::MIN_NATS_SERVER)?;
+    pass(sh, &bin, nats::MIN_NATS_SERVER, Selection::MinVersion)
 }
 
 /// Runs `selection` with `server` as the tests' nats-server, and says how long it took.
-fn pass(sh: &Shell, server: &Path, version: Version, selection: Selection<'_>) -> Result<()> {
+fn pass(sh: &Shell, server: &Path, version: ServerVersion, selection: Selection<'_>) -> Result<()> {
     let _env = sh.push_env("NATS_SERVER_BIN", server);
     eprintln!(
         "xtask: tests on nats-server {version} ({})",

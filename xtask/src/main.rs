@@ -3,7 +3,10 @@
 //! * `itest [--long]` — the whole test suite, with a nats-server provided for the
 //!   server-backed tests, then the store and runtime tests on the oldest supported
 //!   nats-server; `--long` raises the fault tests' repetition counts;
-//! * `lint` — format check, clippy with `-D warnings`, docs build;
+//! * `tidy` — the codebase's rules that are checked, not remembered: function length,
+//!   one minimum nats-server version, module docs, no `#[ignore]`, no `#[allow]`, commit
+//!   subjects;
+//! * `lint` — `tidy`, format check, clippy with `-D warnings`, docs build;
 //! * `ci` — `lint`, then `itest --long`;
 //! * `bench <name>` — a benchmark binary in release mode;
 //! * `nats-server` — prints the path of the nats-server the tests use (installing it if needed).
@@ -12,6 +15,7 @@ mod bench;
 mod ci;
 mod itest;
 mod nats;
+mod tidy;
 
 use anyhow::{bail, Result};
 
@@ -27,6 +31,7 @@ fn main() -> Result<()> {
         "itest" => itest::run(&sh, rest),
         "ci" => ci::run(&sh, rest),
         "lint" => ci::lint(&sh, rest),
+        "tidy" => tidy::run(&sh, rest),
         "bench" => bench::run(&sh, rest),
         "nats-server" => {
             println!("{}", nats::ensure_server(&sh)?.display());
@@ -49,7 +54,10 @@ tasks:
                       then the store and runtime tests on the oldest supported nats-server;
                       --long: longer fault tests (AETHER_LONG=1); ARGS go to cargo nextest
                       (a filter runs a part of the suite, on the pinned server only)
-  lint                fmt check, clippy -D warnings, docs build
+  tidy                check the rules the code keeps (function length, one minimum
+                      nats-server version, module docs, no #[ignore], no #[allow],
+                      commit subjects), naming file:line
+  lint                tidy, fmt check, clippy -D warnings, docs build
   ci                  lint, then itest --long
   bench <NAME> [ARGS] run a benchmark in release mode (cargo xtask bench lists them)
   nats-server         print the path of the nats-server used by tests (installs it if needed)";

@@ -20,9 +20,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aether_actor::ActorSystem;
+use aether_actor::{ActorSystem, Actors};
 use aether_benches::commands::{Counter, CounterCommand};
-use aether_benches::median;
+use aether_benches::{lock, median};
 use aether_core::{ActorId, EventStore, ExpectedVersion, Namespace, NewEvent};
 use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
 use aether_testkit::{NatsCluster, NatsServer};
@@ -158,7 +158,7 @@ async fn one_restart(
     let s = Arc::clone(server);
     tokio::task::spawn_blocking(move || s.kill()).await?;
     tokio::time::sleep(outage).await;
-    acks.lock().unwrap().clear();
+    lock(acks).clear();
     let spawned = Instant::now();
     let polled = Arc::clone(server);
     let ready = std::thread::spawn(move || first_ready(&polled, spawned));
@@ -169,13 +169,7 @@ async fn one_restart(
         .map_err(|_| anyhow::anyhow!("health poller panicked"))??;
     let until = Instant::now() + Duration::from_secs(60);
     loop {
-        let first = acks
-            .lock()
-            .unwrap()
-            .iter()
-            .copied()
-            .filter(|t| *t >= spawned)
-            .min();
+        let first = lock(acks).iter().copied().filter(|t| *t >= spawned).min();
         if let Some(t) = first {
             let s = if t >= ready {
                 (t - ready).as_secs_f64()
@@ -219,7 +213,7 @@ async fn append_forever(store: JetStreamEventStore, i: usize, acks: Acks) {
         {
             Ok(done) => {
                 version = done.version;
-                acks.lock().unwrap().push(Instant::now());
+                lock(&acks).push(Instant::now());
             }
             Err(e) => {
                 eprintln!("  appender {i}: {e}");
@@ -247,37 +241,14 @@ async fn leader(a: &Args) -> anyhow::Result<()> {
         a.trials - a.trials / 20,
         a.trials
     );
-    let mut ok = 0;
     let mut times = Vec::new();
     for t in 0..a.trials {
         settle(&cluster, &store).await?;
         let warm = counters.ask(&actor, CounterCommand::Add(1)).await;
         anyhow::ensure!(matches!(warm, Ok(Ok(_))), "warm-up ask failed: {warm:?}");
-        let i = leader_index(&cluster, &store).await?;
-        let c = Arc::clone(&cluster);
-        tokio::task::spawn_blocking(move || c.kill(i)).await?;
-        let sent = Instant::now();
-        let ask = counters
-            .ask(&actor, CounterCommand::Add(1))
-            .command_id(aether_core::new_id());
-        let outcome = match a.ask_timeout {
-            Some(s) => ask.timeout(Duration::from_secs_f64(s)).await,
-            None => ask.await,
-        };
-        let took = sent.elapsed().as_secs_f64();
-        match &outcome {
-            Ok(Ok(_)) => {
-                ok += 1;
-                times.push(took);
-                println!("  trial {t:>2}: killed n{i}, ask succeeded in {took:.2} s");
-            }
-            other => {
-                println!("  trial {t:>2}: killed n{i}, ask FAILED after {took:.2} s: {other:?}")
-            }
-        }
-        let c = Arc::clone(&cluster);
-        tokio::task::spawn_blocking(move || c.restart(i)).await?;
+        times.extend(leader_trial(a, &cluster, &store, &counters, &actor, t).await?);
     }
+    let ok = times.len();
     let max = times.iter().copied().fold(0.0, f64::max);
     println!(
         "leader kills: {ok} of {} asks succeeded within the default deadline (median {:.2} s, \
@@ -293,6 +264,43 @@ async fn leader(a: &Args) -> anyhow::Result<()> {
     );
     system.shutdown().await;
     Ok(())
+}
+
+/// Kills the events stream's leader, sends an ask at once and starts the server again; the
+/// seconds the ask took when it succeeded.
+async fn leader_trial(
+    a: &Args,
+    cluster: &Arc<NatsCluster>,
+    store: &JetStreamEventStore,
+    counters: &Actors<Counter>,
+    actor: &ActorId,
+    t: usize,
+) -> anyhow::Result<Option<f64>> {
+    let i = leader_index(cluster, store).await?;
+    let c = Arc::clone(cluster);
+    tokio::task::spawn_blocking(move || c.kill(i)).await?;
+    let sent = Instant::now();
+    let ask = counters
+        .ask(actor, CounterCommand::Add(1))
+        .command_id(aether_core::new_id());
+    let outcome = match a.ask_timeout {
+        Some(s) => ask.timeout(Duration::from_secs_f64(s)).await,
+        None => ask.await,
+    };
+    let took = sent.elapsed().as_secs_f64();
+    let succeeded = match &outcome {
+        Ok(Ok(_)) => {
+            println!("  trial {t:>2}: killed n{i}, ask succeeded in {took:.2} s");
+            Some(took)
+        }
+        other => {
+            println!("  trial {t:>2}: killed n{i}, ask FAILED after {took:.2} s: {other:?}");
+            None
+        }
+    };
+    let c = Arc::clone(cluster);
+    tokio::task::spawn_blocking(move || c.restart(i)).await?;
+    Ok(succeeded)
 }
 
 /// The stream info of the events stream, asked of the leader.

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aether_benches::{alternate, arg, machine, rate, Rounds};
+use aether_benches::{alternate, arg, lock, machine, rate, Rounds};
 use aether_core::{
     ActorId, Bytes, Event, EventStore, ExpectedVersion, Namespace, NewEvent, OffsetDateTime,
 };
@@ -36,7 +36,7 @@ fn new_event(payload: &Bytes) -> NewEvent {
 /// The baseline's "append": the same `Event` the store builds, pushed into a map.
 async fn baseline_append(map: &Baseline, actor: &ActorId, version: u64, event: NewEvent) {
     let event = Event::from_new(actor.clone(), version, event, OffsetDateTime::now_utc());
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = lock(map);
     match map.get_mut(actor.as_str()) {
         Some(events) => events.push(event),
         None => {
@@ -79,7 +79,7 @@ async fn run_baseline(actors: &[ActorId], events: u64, payload: &Bytes) -> Durat
         t.await.expect("baseline task");
     }
     let elapsed = start.elapsed();
-    let stored: usize = map.lock().expect("map").values().map(Vec::len).sum();
+    let stored: usize = lock(&map).values().map(Vec::len).sum();
     assert_eq!(stored as u64, events / TASKS as u64 * TASKS as u64);
     elapsed
 }

@@ -20,9 +20,12 @@ use crate::error::AskError;
 use crate::mailbox::Mailbox;
 use crate::system::{Counters, TypeRuntime};
 
-pub use aether_core::REPLY_HEADER;
+pub use aether_core::support::REPLY_HEADER;
 /// The header holding an event's schema version when it is not 1.
 pub const SCHEMA_HEADER: &str = "aether-schema";
+
+/// What an append returns: where the events went, and the events as stored.
+type Stored = (aether_core::Appended, Vec<Arc<Event>>);
 
 /// What the actor sends back for one ask.
 pub(crate) type Outcome<A> =
@@ -174,14 +177,20 @@ pub(crate) async fn run_actor<A: Aggregate>(
     }
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_owned()
-    }
+/// Runs the aggregate's code `f`, catching a panic. `Err` holds the panic's message
+/// followed by `what` panicked (`decide`, `apply`, a hook), for [`AskError::Panicked`] or a
+/// log line: the one place a panic of the aggregate's code becomes text.
+fn guarded<R>(what: &str, f: impl FnOnce() -> R) -> Result<R, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            s
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.as_str()
+        } else {
+            "a panic without a message"
+        };
+        format!("{message} (in {what})")
+    })
 }
 
 /// Decodes a stored event, upcasting it first when it has an older schema version.
@@ -202,15 +211,12 @@ pub(crate) fn decode_event<A: Aggregate>(event: &Event) -> Result<A::Event, Erro
         return event.decode();
     }
     let data = A::upcast(&event.event_type, schema, event.data.clone())?;
-    codec::from_slice(&data).map_err(|e| match e {
-        Error::Codec { message, source } => Error::Codec {
-            message: format!(
-                "event {} v{} of {} ({}, upcast from schema {schema}): {message}",
-                event.id, event.version, event.actor_id, event.event_type
-            ),
-            source,
-        },
-        other => other,
+    codec::from_slice(&data).map_err(|e| {
+        let message = format!(
+            "event {} v{} of {} ({}, upcast from schema {schema})",
+            event.id, event.version, event.actor_id, event.event_type
+        );
+        Error::codec(message, e)
     })
 }
 
@@ -224,7 +230,7 @@ pub(crate) struct Fingerprint {
 impl Fingerprint {
     pub(crate) fn of<A: Aggregate>(command: &A::Command) -> Result<Self, Error> {
         with_encoded_named(command, "the command", |bytes| {
-            let variant = match aether_core::command_variant(bytes) {
+            let variant = match aether_core::support::command_variant(bytes) {
                 // The declared name, when it is one: no allocation.
                 Some(v) => match A::command_names().iter().find(|n| **n == v) {
                     Some(declared) => std::borrow::Cow::Borrowed(*declared),
@@ -234,7 +240,7 @@ impl Fingerprint {
             };
             Fingerprint {
                 variant,
-                hash: aether_core::command_hash(bytes),
+                hash: aether_core::support::command_hash(bytes),
             }
         })
     }
@@ -302,18 +308,14 @@ fn stored_reply_bytes(event: &Event) -> Option<Bytes> {
     if let Some(c) = &event.command {
         return Some(c.reply.clone());
     }
-    from_hex(event.metadata.headers.get(REPLY_HEADER)?).map(Bytes::from)
+    let hex = event.metadata.headers.get(REPLY_HEADER)?;
+    hex::decode(hex).ok().map(Bytes::from)
 }
 
-fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
-        .collect()
+/// `e` as tracing records an error: a subscriber logs its message and then its sources
+/// (the `Display` of an error says its own layer only).
+pub(crate) fn traced(e: &Error) -> &(dyn std::error::Error + 'static) {
+    e
 }
 
 /// An append failed: its outcome may be unknown.
@@ -369,12 +371,11 @@ impl<A: Aggregate> Cell<A> {
                 replayed,
                 "activated"
             );
-            let rt = &self.rt;
-            let id = &self.id;
-            catch_unwind(AssertUnwindSafe(|| {
+            let (rt, id) = (&self.rt, &self.id);
+            guarded("on_activate", || {
                 rt.aggregate.on_activate(id, &loaded.state)
-            }))
-            .map_err(|p| AskError::Panicked(panic_message(p)))?;
+            })
+            .map_err(AskError::Panicked)?;
             self.loaded = Some(loaded);
             Counters::bump(&self.rt.shared.stats.activations);
             Ok(())
@@ -401,18 +402,18 @@ impl<A: Aggregate> Cell<A> {
             // Its head or chunks no longer decode: the events are the truth, so replay
             // them all (a history that is gone too fails the replay clearly).
             Err(e) if e.kind() == ErrorKind::Codec => {
-                self.skip_snapshot(0, "the newest snapshot cannot be read", &e);
+                self.skip_snapshot(0, "the newest snapshot cannot be read", Some(&e));
                 return Ok((loaded, None));
             }
             Err(e) => return Err(AskError::Load(e)),
         };
         if snapshot.schema_version != A::SNAPSHOT_SCHEMA_VERSION {
-            let why = format!(
-                "schema {} is not the aggregate's {}",
+            let what = format!(
+                "unknown state schema version {} (the aggregate's is {})",
                 snapshot.schema_version,
                 A::SNAPSHOT_SCHEMA_VERSION
             );
-            self.skip_snapshot(snapshot.version, "unknown state schema version", &why);
+            self.skip_snapshot(snapshot.version, &what, None);
             return Ok((loaded, None));
         }
         let env = match codec::from_slice::<Envelope<A::State>>(&snapshot.state) {
@@ -423,15 +424,15 @@ impl<A: Aggregate> Cell<A> {
                 if let Ok(head) = codec::from_slice::<EnvelopeHead>(&snapshot.state) {
                     self.check_type(head.aggregate_type.as_deref())?;
                 }
-                self.skip_snapshot(snapshot.version, "the snapshot does not decode", &e);
+                self.skip_snapshot(snapshot.version, "the snapshot does not decode", Some(&e));
                 return Ok((loaded, None));
             }
         };
         // Another type's state might decode too: the type decides.
         self.check_type(env.aggregate_type.as_deref())?;
         if env.v < ENVELOPE_VERSION {
-            let why = "written before command-id horizons were kept";
-            self.skip_snapshot(snapshot.version, "an older snapshot layout", &why);
+            let what = "an older snapshot layout, written before command-id horizons were kept";
+            self.skip_snapshot(snapshot.version, what, None);
             return Ok((loaded, None));
         }
         loaded.state = env.state;
@@ -443,12 +444,14 @@ impl<A: Aggregate> Cell<A> {
         Ok((loaded, Some(snapshot)))
     }
 
-    fn skip_snapshot(&self, version: Version, what: &str, why: &dyn std::fmt::Display) {
+    /// Logs that the snapshot at `version` is not used (`what` is wrong with it, `error`
+    /// the failure that says so, if one did) and all events are replayed instead.
+    fn skip_snapshot(&self, version: Version, what: &str, error: Option<&Error>) {
         tracing::warn!(
             aggregate = A::TYPE_NAME,
             actor = %self.id,
             snapshot_version = version,
-            error = %why,
+            error = error.map(traced),
             "{what}; replaying all events"
         );
     }
@@ -566,7 +569,7 @@ impl<A: Aggregate> Cell<A> {
         };
         let started = std::time::Instant::now();
         let (found, cost) =
-            aether_core::find_command(&*shared.store, &self.id, command_id, skew, to)
+            aether_core::support::find_command(&*shared.store, &self.id, command_id, skew, to)
                 .await
                 .map_err(load_err)?;
         Counters::bump(&shared.stats.lookups);
@@ -591,10 +594,10 @@ impl<A: Aggregate> Cell<A> {
     ) -> Result<Option<Outcome<A>>, AskError<()>> {
         let loaded = self.loaded.as_mut().expect("activated before");
         let rt = &self.rt;
-        let decided = catch_unwind(AssertUnwindSafe(|| {
+        let decided = guarded("decide", || {
             rt.aggregate.decide(&loaded.state, &ask.command)
-        }))
-        .map_err(|p| AskError::Panicked(panic_message(p)))?;
+        })
+        .map_err(AskError::Panicked)?;
         let (events, reply) = match decided {
             Ok(d) => d,
             Err(domain) => return Ok(Some(Ok(Err(domain)))),
@@ -615,23 +618,7 @@ impl<A: Aggregate> Cell<A> {
             id_millis,
         )
         .map_err(AskError::Codec)?;
-        let expected = ExpectedVersion::Exact(loaded.version);
-        let span = tracing::debug_span!(
-            "append",
-            actor = %self.id,
-            expected = loaded.version,
-            events = new_events.len()
-        );
-        let append = rt
-            .shared
-            .store
-            .append_shared(&self.id, expected, new_events);
-        let appended = if span.is_disabled() {
-            append.await
-        } else {
-            append.instrument(span).await
-        };
-        match appended {
+        match self.append(new_events).await {
             Ok((appended, stored)) => {
                 let hash = fingerprint.map(|f| f.hash);
                 let outcome = self.stored(ask, hash, &events, appended, &stored);
@@ -641,18 +628,41 @@ impl<A: Aggregate> Cell<A> {
                 Ok(Some(outcome.map(|()| Ok(reply))))
             }
             Err(e) if e.kind() == ErrorKind::Conflict => {
-                Counters::bump(&rt.shared.stats.conflicts);
-                tracing::debug!(actor = %self.id, error = %e, "version conflict; catching up");
+                Counters::bump(&self.rt.shared.stats.conflicts);
+                tracing::debug!(actor = %self.id, error = traced(&e), "version conflict; catching up");
                 Box::pin(self.catch_up()).await?;
                 Ok(None)
             }
             Err(e) => {
                 // The outcome may be unknown: reload from the store before the next
                 // command. The state is unchanged and no side effect ran.
-                tracing::warn!(actor = %self.id, error = %e, "append failed");
+                tracing::warn!(actor = %self.id, error = traced(&e), "append failed");
                 self.loaded = None;
                 Err(store_err(e))
             }
+        }
+    }
+
+    /// Appends a command's encoded events at the actor's version, in an `append` span when
+    /// tracing records one.
+    async fn append(&self, events: Vec<NewEvent>) -> aether_core::Result<Stored> {
+        let version = self.loaded.as_ref().expect("activated before").version;
+        let span = tracing::debug_span!(
+            "append",
+            actor = %self.id,
+            expected = version,
+            events = events.len()
+        );
+        let expected = ExpectedVersion::Exact(version);
+        let append = self
+            .rt
+            .shared
+            .store
+            .append_shared(&self.id, expected, events);
+        if span.is_disabled() {
+            append.await
+        } else {
+            append.instrument(span).await
         }
     }
 
@@ -669,15 +679,15 @@ impl<A: Aggregate> Cell<A> {
         let capacity = self.capacity();
         let rt = &self.rt;
         let loaded = self.loaded.as_mut().expect("activated before");
-        let applied = catch_unwind(AssertUnwindSafe(|| {
+        let applied = guarded("apply", || {
             for e in events {
                 A::apply(&mut loaded.state, e);
             }
-        }));
-        if let Err(p) = applied {
+        });
+        if let Err(panic) = applied {
             // The events are stored; the state in memory cannot be trusted.
             self.loaded = None;
-            return Err(AskError::Panicked(panic_message(p)));
+            return Err(AskError::Panicked(panic));
         }
         Counters::bump(&rt.shared.stats.appends);
         loaded.version = appended.version;
@@ -690,11 +700,11 @@ impl<A: Aggregate> Cell<A> {
             loaded.ids.remember(entry, capacity);
         }
         let id = &self.id;
-        let hook = catch_unwind(AssertUnwindSafe(|| {
+        let hook = guarded("on_persisted", || {
             rt.aggregate.on_persisted(id, &loaded.state, stored)
-        }));
-        if let Err(p) = hook {
-            tracing::error!(actor = %self.id, panic = %panic_message(p), "on_persisted panicked");
+        });
+        if let Err(panic) = hook {
+            tracing::error!(actor = %self.id, panic, "on_persisted panicked");
         }
         Ok(())
     }
@@ -727,7 +737,7 @@ impl<A: Aggregate> Cell<A> {
             .await
             .map_err(load_err)?;
         events.into_iter().next().ok_or_else(|| {
-            AskError::Load(Error::NotFound(format!(
+            AskError::Load(Error::not_found(format!(
                 "event {version} of {} (the first event of a remembered command)",
                 self.id
             )))
@@ -802,7 +812,8 @@ impl<A: Aggregate> Cell<A> {
         let bytes = match with_encoded_named(&envelope, "the state", Bytes::copy_from_slice) {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!(actor = %self.id, error = %e, "cannot encode the state for a snapshot");
+                let error = traced(&e);
+                tracing::warn!(actor = %self.id, error, "cannot encode the state for a snapshot");
                 return;
             }
         };
@@ -819,7 +830,7 @@ impl<A: Aggregate> Cell<A> {
                 Counters::bump(&self.rt.shared.stats.snapshots);
             }
             Err(e) => {
-                tracing::warn!(actor = %self.id, error = %e, "saving a snapshot failed");
+                tracing::warn!(actor = %self.id, error = traced(&e), "saving a snapshot failed");
             }
         }
     }
@@ -827,12 +838,12 @@ impl<A: Aggregate> Cell<A> {
     fn passivated(&mut self) {
         if let Some(loaded) = self.loaded.take() {
             Counters::bump(&self.rt.shared.stats.passivations);
-            let rt = &self.rt;
-            let id = &self.id;
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| {
+            let (rt, id) = (&self.rt, &self.id);
+            let hook = guarded("on_passivate", || {
                 rt.aggregate.on_passivate(id, &loaded.state)
-            })) {
-                tracing::error!(actor = %self.id, panic = %panic_message(p), "on_passivate panicked");
+            });
+            if let Err(panic) = hook {
+                tracing::error!(actor = %self.id, panic, "on_passivate panicked");
             }
         }
     }
@@ -885,8 +896,7 @@ async fn replay<A: Aggregate>(
             }
         }
         let event = decode_event::<A>(&stored).map_err(AskError::Codec)?;
-        catch_unwind(AssertUnwindSafe(|| A::apply(&mut loaded.state, &event)))
-            .map_err(|p| AskError::Panicked(panic_message(p)))?;
+        guarded("apply", || A::apply(&mut loaded.state, &event)).map_err(AskError::Panicked)?;
         loaded.version = stored.version;
         remember_replayed(&mut loaded.ids, &stored, capacity);
         n += 1;
@@ -900,7 +910,7 @@ fn remember_replayed(ids: &mut CommandIds, stored: &Event, capacity: usize) {
     let Some(id) = stored.metadata.causation_id else {
         return;
     };
-    if !aether_core::starts_a_command(stored) {
+    if !aether_core::support::starts_a_command(stored) {
         return;
     }
     let hash = match &stored.command {
@@ -1003,16 +1013,23 @@ mod tests {
     fn format_1_reply_headers_are_read_from_hex() {
         let reply = (7u64, "seven".to_owned());
         let bytes = codec::to_vec_named(&reply).unwrap();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(from_hex(&hex).unwrap(), bytes);
-        let new = NewEvent::new("T", vec![1u8])
-            .with_metadata(Metadata::new().header(REPLY_HEADER, hex.to_uppercase()));
-        let event = Event::from_new(ActorId::new("a").unwrap(), 1, new, time_now());
-        assert!(aether_core::starts_a_command(&event));
-        let back: (u64, String) = codec::from_slice(&stored_reply_bytes(&event).unwrap()).unwrap();
-        assert_eq!(back, reply);
-        assert!(from_hex("abc").is_none());
-        assert!(from_hex("zz").is_none());
+        let hex = hex::encode(&bytes);
+        let event = |header: &str| {
+            let new = NewEvent::new("T", vec![1u8])
+                .with_metadata(Metadata::new().header(REPLY_HEADER, header));
+            Event::from_new(ActorId::new("a").unwrap(), 1, new, time_now())
+        };
+        for case in [hex.clone(), hex.to_uppercase()] {
+            let event = event(&case);
+            assert!(aether_core::support::starts_a_command(&event));
+            let stored = stored_reply_bytes(&event).unwrap();
+            assert_eq!(stored, bytes, "{case}");
+            let back: (u64, String) = codec::from_slice(&stored).unwrap();
+            assert_eq!(back, reply);
+        }
+        for bad in ["abc", "zz"] {
+            assert!(stored_reply_bytes(&event(bad)).is_none(), "{bad}");
+        }
     }
 
     #[test]
@@ -1021,7 +1038,7 @@ mod tests {
         assert_eq!(&*f.variant, "u64");
         assert_eq!(
             f.hash,
-            aether_core::command_hash(&codec::to_vec_named(&5u64).unwrap())
+            aether_core::support::command_hash(&codec::to_vec_named(&5u64).unwrap())
         );
         assert_ne!(f.hash, Fingerprint::of::<Tiny>(&6).unwrap().hash);
     }

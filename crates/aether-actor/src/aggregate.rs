@@ -101,7 +101,10 @@ pub trait Aggregate: DescribeAggregate + Send + Sync + Sized + 'static {
     ///
     /// # Errors
     /// A domain error ([`Aggregate::Error`]) when the command is rejected; nothing is stored.
-    #[allow(clippy::type_complexity)] // The tuple is the documented shape of a decision.
+    #[expect(
+        clippy::type_complexity,
+        reason = "the tuple is the documented shape of a decision"
+    )]
     fn decide(
         &self,
         state: &Self::State,

@@ -7,6 +7,11 @@ use std::fmt;
 ///
 /// `C` is the command type: [`AskError::MailboxFull`] hands the command back so the caller
 /// can retry it.
+///
+/// `Display` says what happened to the command, never the text of its cause: the store's
+/// error behind [`AskError::Store`] and [`AskError::Load`] is their
+/// [`source`](std::error::Error::source), so print the whole chain with a reporter
+/// (anyhow's `{:#}`, or tracing's error fields).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AskError<C> {
@@ -35,13 +40,13 @@ pub enum AskError<C> {
     /// acknowledgement), unless the store refused the input
     /// ([`ErrorKind::InvalidInput`](aether_core::ErrorKind::InvalidInput)). The actor reloads
     /// from the store before its next command; asking again with the same command id is
-    /// safe and learns the outcome.
-    #[error("storing the command's events failed; {outcome}: {0}", outcome = store_outcome(.0))]
+    /// safe and learns the outcome. The store's error is the source.
+    #[error("storing the command's events failed; {outcome}", outcome = store_outcome(.0))]
     Store(#[source] aether_core::Error),
     /// Reading from the event store failed before the command ran (activating the actor,
     /// catching up after a conflict, or looking up its command id): the command did not
-    /// run.
-    #[error("loading the actor failed; the command did not run: {0}")]
+    /// run. The store's error is the source.
+    #[error("loading the actor failed; the command did not run")]
     Load(#[source] aether_core::Error),
     /// The command id was used before, on this actor, for another command (another variant,
     /// or the same variant with other content): nothing was run. Command ids are unique per
@@ -242,11 +247,26 @@ mod tests {
         let text = refused.to_string();
         assert!(text.contains("nothing was stored"), "{text}");
         assert!(!text.contains("unknown"), "{text}");
-        let lost = AskError::<()>::Store(aether_core::Error::Timeout("no ack".into()));
+        let lost = AskError::<()>::Store(aether_core::Error::timeout("no ack"));
         assert!(lost.may_have_run());
-        assert!(
-            lost.to_string().contains("its outcome may be unknown"),
-            "{lost}"
+        assert_eq!(
+            lost.to_string(),
+            "storing the command's events failed; its outcome may be unknown"
         );
+    }
+
+    #[test]
+    fn store_and_load_errors_keep_the_store_error_as_their_source_not_in_their_text() {
+        use std::error::Error as _;
+        let load = AskError::<()>::Load(aether_core::Error::timeout("no answer"));
+        let refused = AskError::<()>::Store(aether_core::Error::invalid("append", "too large"));
+        for (e, cause) in [(load, "timed out: no answer"), (refused, "too large")] {
+            let source = e
+                .source()
+                .expect("the store error is the source")
+                .to_string();
+            assert!(source.contains(cause), "{source}");
+            assert!(!e.to_string().contains(cause), "said twice: {e}");
+        }
     }
 }

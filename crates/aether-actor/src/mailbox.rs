@@ -51,7 +51,7 @@ impl<M> Mailbox<M> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State<M>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        aether_core::support::lock(&self.state)
     }
 
     /// Queues `msg` if fewer than `capacity` messages wait; returns its sequence number. The

@@ -74,10 +74,11 @@ impl<A: Aggregate> AggregateTest<A> {
         } = self;
         let result = aggregate.decide(&state, &command);
         if let Ok((events, reply)) = &result {
+            // A panic cannot carry an error's source: `{:?}` prints the error with its causes.
             let id = Uuid::now_v7();
             let type_name: std::sync::Arc<str> = A::TYPE_NAME.into();
             let encoded = encode_events::<A>(events, reply, (id, id), None, &type_name, None)
-                .unwrap_or_else(|e| panic!("{}: cannot encode the decision: {e}", A::TYPE_NAME));
+                .unwrap_or_else(|e| panic!("{}: cannot encode the decision: {e:?}", A::TYPE_NAME));
             let actor = ActorId::new("aggregate-test").expect("a valid actor id");
             for (i, (new, event)) in encoded.into_iter().zip(events).enumerate() {
                 assert!(
@@ -90,7 +91,7 @@ impl<A: Aggregate> AggregateTest<A> {
                 let stored =
                     Event::from_new(actor.clone(), i as u64 + 1, new, OffsetDateTime::now_utc());
                 if let Err(e) = decode_event::<A>(&stored) {
-                    panic!("{}: a decided event does not decode: {e}", A::TYPE_NAME);
+                    panic!("{}: a decided event does not decode: {e:?}", A::TYPE_NAME);
                 }
                 A::apply(&mut state, event);
             }
@@ -101,7 +102,7 @@ impl<A: Aggregate> AggregateTest<A> {
 
 /// The outcome of [`AggregateTest::when`]: the decision and the state after its events.
 pub struct AggregateOutcome<A: Aggregate> {
-    #[allow(clippy::type_complexity)] // The shape of a decision.
+    #[expect(clippy::type_complexity, reason = "the shape of a decision")]
     result: Result<(Vec<A::Event>, A::Reply), A::Error>,
     state: A::State,
 }
@@ -172,7 +173,7 @@ impl<A: Aggregate> AggregateOutcome<A> {
     }
 
     /// The decision, for checks the helpers do not cover.
-    #[allow(clippy::type_complexity)] // The shape of a decision.
+    #[expect(clippy::type_complexity, reason = "the shape of a decision")]
     pub fn result(&self) -> &Result<(Vec<A::Event>, A::Reply), A::Error> {
         &self.result
     }

@@ -1,5 +1,5 @@
-//! A panic in the aggregate's code is reported to the caller as `Panicked`, stores
-//! nothing, and the actor keeps serving.
+//! A panic in the aggregate's code is reported to the caller as `Panicked`, naming the
+//! function that panicked; it stores nothing, and the actor keeps serving.
 
 mod common;
 
@@ -15,7 +15,9 @@ async fn a_panicking_decide_is_reported_and_the_actor_keeps_serving() -> anyhow:
     wallets.ask(&w, WalletCommand::Deposit(2)).await??;
     let err = wallets.ask(&w, WalletCommand::Explode).await.unwrap_err();
     assert_eq!(err.kind(), AskErrorKind::Panicked);
-    assert!(err.to_string().contains("decide exploded"), "{err}");
+    // The panic's message, and which of the aggregate's functions panicked.
+    let text = err.to_string();
+    assert!(text.contains("decide exploded (in decide)"), "{text}");
     assert_eq!(wallets.ask(&w, WalletCommand::Deposit(2)).await?, Ok(4));
     assert_eq!(history(store.mem(), &w).await.len(), 2);
     Ok(())
@@ -66,6 +68,8 @@ async fn events_stored_before_a_panicking_apply_are_still_broadcast() -> anyhow:
     assert_eq!(fragile.ask(&f, 2).await?, Ok(2));
     let err = fragile.ask(&f, 13).await.unwrap_err();
     assert_eq!(err.kind(), AskErrorKind::Panicked);
+    let text = err.to_string();
+    assert!(text.contains("apply exploded (in apply)"), "{text}");
     let stored = history(store.mem(), &f).await;
     assert_eq!(stored.len(), 2, "the event was stored before apply ran");
     for want in &stored {

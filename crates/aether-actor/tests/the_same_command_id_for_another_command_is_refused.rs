@@ -64,7 +64,10 @@ async fn another_command_under_a_used_id_is_refused_naming_both() -> anyhow::Res
         let record = first.command.as_ref().expect("a command record");
         assert_eq!(record.variant.as_deref(), Some("Deposit"));
         let encoded = aether_core::codec::to_vec_named(&WalletCommand::Deposit(5))?;
-        assert_eq!(record.hash, Some(aether_core::command_hash(&encoded)));
+        assert_eq!(
+            record.hash,
+            Some(aether_core::support::command_hash(&encoded))
+        );
         assert_eq!(first.aggregate_type(), Some("Wallet"));
     }
     Ok(())

@@ -179,20 +179,10 @@ impl EventBus {
     }
 
     fn sender(&self, namespace: &Namespace) -> broadcast::Sender<Arc<Event>> {
-        if let Some(tx) = self
-            .inner
-            .channels
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(namespace)
-        {
+        if let Some(tx) = crate::support::read(&self.inner.channels).get(namespace) {
             return tx.clone();
         }
-        let mut map = self
-            .inner
-            .channels
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::support::write(&self.inner.channels);
         map.entry(namespace.clone())
             .or_insert_with(|| broadcast::channel(self.inner.capacity).0)
             .clone()

@@ -20,7 +20,7 @@ use crate::version::Version;
 ///
 /// ```
 /// // The XXH3-64 test vector of the empty input.
-/// assert_eq!(aether_core::command_hash(b""), 0x2d06_8005_38d3_94c2);
+/// assert_eq!(aether_core::support::command_hash(b""), 0x2d06_8005_38d3_94c2);
 /// ```
 pub fn command_hash(encoding: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(encoding)
@@ -34,9 +34,9 @@ pub fn command_hash(encoding: &[u8]) -> u64 {
 /// #[derive(serde::Serialize)]
 /// enum Cmd { Close, Deposit { amount: u64 } }
 /// let enc = |c: &Cmd| aether_core::codec::to_vec_named(c).unwrap();
-/// assert_eq!(aether_core::command_variant(&enc(&Cmd::Close)), Some("Close"));
-/// assert_eq!(aether_core::command_variant(&enc(&Cmd::Deposit { amount: 1 })), Some("Deposit"));
-/// assert_eq!(aether_core::command_variant(&aether_core::codec::to_vec_named(&7u8).unwrap()), None);
+/// assert_eq!(aether_core::support::command_variant(&enc(&Cmd::Close)), Some("Close"));
+/// assert_eq!(aether_core::support::command_variant(&enc(&Cmd::Deposit { amount: 1 })), Some("Deposit"));
+/// assert_eq!(aether_core::support::command_variant(&aether_core::codec::to_vec_named(&7u8).unwrap()), None);
 /// ```
 pub fn command_variant(encoding: &[u8]) -> Option<&str> {
     let (&first, rest) = encoding.split_first()?;

@@ -5,7 +5,11 @@ use serde::{Deserialize, Serialize};
 
 /// An aggregate type's self-description: its stable type name and the names of its commands
 /// and events.
+///
+/// More may be described later (the aggregate's replies, for instance): build one with
+/// [`AggregateDescription::new`] or [`DescribeAggregate::describe`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AggregateDescription {
     /// The stable type name (for instance `"Account"`).
     pub type_name: String,
@@ -13,6 +17,30 @@ pub struct AggregateDescription {
     pub commands: Vec<String>,
     /// The names of the events it emits.
     pub events: Vec<String>,
+}
+
+impl AggregateDescription {
+    /// The description of the aggregate type `type_name` with these command and event names.
+    ///
+    /// ```
+    /// let d = aether_core::AggregateDescription::new("Account", ["Open"], ["Opened"]);
+    /// assert_eq!(d.events, vec!["Opened"]);
+    /// ```
+    pub fn new<C, E>(
+        type_name: impl Into<String>,
+        commands: impl IntoIterator<Item = C>,
+        events: impl IntoIterator<Item = E>,
+    ) -> Self
+    where
+        C: Into<String>,
+        E: Into<String>,
+    {
+        AggregateDescription {
+            type_name: type_name.into(),
+            commands: commands.into_iter().map(Into::into).collect(),
+            events: events.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 /// Implemented by aggregate types to describe themselves.
@@ -40,16 +68,10 @@ pub trait DescribeAggregate {
 
     /// The description as a value.
     fn describe() -> AggregateDescription {
-        AggregateDescription {
-            type_name: Self::TYPE_NAME.to_owned(),
-            commands: Self::command_names()
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            events: Self::event_names()
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-        }
+        AggregateDescription::new(
+            Self::TYPE_NAME,
+            Self::command_names().iter().copied(),
+            Self::event_names().iter().copied(),
+        )
     }
 }

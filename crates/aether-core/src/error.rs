@@ -15,6 +15,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Nothing was stored when this is returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VersionConflict {
     /// The actor whose append was refused.
     pub actor_id: ActorId,
@@ -89,9 +90,18 @@ pub enum Error {
         what: &'static str,
         /// Why, in words a user can act on.
         reason: String,
+        /// The underlying failure, when there is one (a parser's error, for instance).
+        #[source]
+        source: Option<BoxError>,
     },
     /// Something that must exist is missing.
-    NotFound(String),
+    NotFound {
+        /// What is missing.
+        message: String,
+        /// The underlying failure, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The backend cannot serve now; a retry may succeed.
     Unavailable {
         /// What was unavailable.
@@ -101,7 +111,13 @@ pub enum Error {
         source: Option<BoxError>,
     },
     /// A deadline passed before the operation completed.
-    Timeout(String),
+    Timeout {
+        /// What did not complete in time.
+        message: String,
+        /// The underlying failure, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// Bytes could not be encoded or decoded.
     Codec {
         /// What was being encoded or decoded.
@@ -124,7 +140,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::VersionConflict(c) => fmt::Display::fmt(c, f),
-            Error::InvalidInput { what, reason } => {
+            Error::InvalidInput { what, reason, .. } => {
                 let repeated = reason
                     .strip_prefix("invalid ")
                     .and_then(|r| r.strip_prefix(what))
@@ -135,9 +151,9 @@ impl fmt::Display for Error {
                     write!(f, "invalid {what}: {reason}")
                 }
             }
-            Error::NotFound(m) => prefixed(f, "not found", m),
+            Error::NotFound { message, .. } => prefixed(f, "not found", message),
             Error::Unavailable { message, .. } => prefixed(f, "unavailable", message),
-            Error::Timeout(m) => prefixed(f, "timed out", m),
+            Error::Timeout { message, .. } => prefixed(f, "timed out", message),
             Error::Codec { message, .. } => prefixed(f, "codec error", message),
             Error::Backend { message, .. } => prefixed(f, "backend error", message),
         }
@@ -158,9 +174,9 @@ impl Error {
         match self {
             Error::VersionConflict(_) => ErrorKind::Conflict,
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
-            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
-            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Codec { .. } => ErrorKind::Codec,
             Error::Backend { .. } => ErrorKind::Backend,
         }
@@ -188,7 +204,47 @@ impl Error {
         Error::InvalidInput {
             what,
             reason: reason.into(),
+            source: None,
         }
+    }
+
+    /// Builds an [`Error::NotFound`]; attach a cause with [`with_source`](Self::with_source).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Error::NotFound {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Builds an [`Error::Timeout`]; attach a cause with [`with_source`](Self::with_source).
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Error::Timeout {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// This error with `source` as its cause (replacing any it had); a
+    /// [`Error::VersionConflict`], which has no cause, is returned unchanged.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// let e = aether_core::Error::timeout("reading stream S")
+    ///     .with_source(std::io::Error::other("no answer in 2 s"));
+    /// assert_eq!(e.to_string(), "timed out: reading stream S");
+    /// assert_eq!(e.source().unwrap().to_string(), "no answer in 2 s");
+    /// ```
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        match &mut self {
+            Error::VersionConflict(_) => {}
+            Error::InvalidInput { source: s, .. }
+            | Error::NotFound { source: s, .. }
+            | Error::Unavailable { source: s, .. }
+            | Error::Timeout { source: s, .. }
+            | Error::Codec { source: s, .. }
+            | Error::Backend { source: s, .. } => *s = Some(source.into()),
+        }
+        self
     }
 
     /// Builds an [`Error::Unavailable`] with a source.
@@ -255,7 +311,7 @@ mod tests {
                 Error::codec("cannot decode", cause()),
             ),
             Error::backend("opening the namespace", Error::backend("querying", cause())),
-            Error::unavailable("appending: no stream leader", Error::Timeout("x".into())),
+            Error::unavailable("appending: no stream leader", Error::timeout("x")),
             // A message made of another error's text (a habit to avoid, read once anyway).
             Error::codec(inner.to_string(), inner),
             Error::Backend {
@@ -263,9 +319,9 @@ mod tests {
                 source: None,
             },
             Error::unavailable("unavailable: connection lost", cause()),
-            Error::Timeout("timed out".into()),
-            Error::Timeout("timed out: reading stream AETHER_EV_bank".into()),
-            Error::NotFound("not found: stream AETHER_EV_bank".into()),
+            Error::timeout("timed out"),
+            Error::timeout("timed out: reading stream AETHER_EV_bank"),
+            Error::not_found("not found: stream AETHER_EV_bank"),
             Error::invalid("append", "invalid append: 3 events over the limit"),
             Error::invalid("append", "3 events of 2 MiB are over the 1 MiB limit"),
         ];
@@ -296,5 +352,59 @@ mod tests {
         let text = e.to_string();
         assert_eq!(text.matches("version conflict").count(), 1, "{text}");
         assert!(text.contains("acc-1") && text.contains('3'), "{text}");
+    }
+
+    /// Joins `e` and its sources as a reporter prints them.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut layers = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(s) = next {
+            layers.push(s.to_string());
+            next = s.source();
+        }
+        layers
+    }
+
+    #[test]
+    fn every_kind_keeps_its_cause_as_source_and_says_it_once() {
+        let parse = "x".parse::<u32>().unwrap_err();
+        let root = parse.to_string();
+        let conflict = Error::conflict(ActorId::new("a").unwrap(), ExpectedVersion::Exact(1), 2);
+        let errors = [
+            Error::invalid("nats url", "\"x\" is not a NATS address").with_source(parse.clone()),
+            Error::not_found("stream AETHER_EV_x").with_source(parse.clone()),
+            Error::timeout("reading stream AETHER_EV_x").with_source(parse.clone()),
+            Error::unavailable("appending", parse.clone()),
+            Error::codec("decoding an event", parse.clone()),
+            Error::backend(
+                "opening",
+                Error::timeout("creating stream").with_source(parse),
+            ),
+        ];
+        for e in &errors {
+            let layers = chain(e);
+            assert_eq!(
+                layers.last().unwrap(),
+                &root,
+                "the root cause is reachable: {layers:?}"
+            );
+            let joined = layers.join(": ");
+            assert_eq!(joined.matches(&root).count(), 1, "said once: {joined}");
+            assert!(
+                !layers[0].contains(&root),
+                "Display is this layer only: {joined}"
+            );
+        }
+        assert_eq!(
+            chain(&errors[5]).len(),
+            3,
+            "three layers: {:?}",
+            chain(&errors[5])
+        );
+        let conflict = conflict.with_source(std::io::Error::other("ignored"));
+        assert!(
+            std::error::Error::source(&conflict).is_none(),
+            "a conflict has no cause"
+        );
     }
 }

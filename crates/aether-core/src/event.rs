@@ -82,7 +82,7 @@ pub struct CommandRecord {
     #[serde(default)]
     pub variant: Option<Cow<'static, str>>,
     /// The 64-bit hash of the command's MessagePack encoding (XXH3-64, seed 0; see
-    /// [`command_hash`](crate::command_hash)), recorded only for command ids the caller
+    /// [`command_hash`](crate::support::command_hash)), recorded only for command ids the caller
     /// supplied.
     #[serde(default)]
     pub hash: Option<u64>,

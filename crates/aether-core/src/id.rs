@@ -207,7 +207,7 @@ pub fn encode_token(s: &str) -> String {
 ///
 /// ```
 /// let mut subject = String::from("aether.ev.bank.");
-/// aether_core::encode_token_into(&mut subject, "acc 1");
+/// aether_core::support::encode_token_into(&mut subject, "acc 1");
 /// assert_eq!(subject, "aether.ev.bank.acc_201");
 /// ```
 pub fn encode_token_into(out: &mut String, s: &str) {

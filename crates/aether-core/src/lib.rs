@@ -49,24 +49,18 @@ mod ids;
 mod shard;
 mod snapshot;
 mod store;
+pub mod support;
 mod version;
 
 pub use bus::{
     BusMessage, EventBroadcaster, EventBus, EventFilter, Subscription, DEFAULT_BUS_CAPACITY,
 };
-pub use command::{
-    command_hash, command_variant, find_command, starts_a_command, LookupCost, REPLY_HEADER,
-};
 pub use describe::{AggregateDescription, DescribeAggregate};
 pub use error::{BoxError, Error, ErrorKind, Result, VersionConflict};
 pub use event::{CommandRecord, Event, Metadata, NewEvent, MAX_EVENT_TYPE_LEN};
 pub use health::StoreHealth;
-pub use id::{
-    decode_token, encode_token, encode_token_into, ActorId, Namespace, MAX_ACTOR_ID_LEN,
-    MAX_NAMESPACE_LEN,
-};
+pub use id::{ActorId, Namespace, MAX_ACTOR_ID_LEN, MAX_NAMESPACE_LEN};
 pub use ids::{id_millis, new_id, new_id_at};
-pub use shard::{shard_index, shard_seed};
 pub use snapshot::ActorSnapshot;
 pub use store::{EventStore, EventStoreExt, EventStream};
 pub use version::{Appended, ExpectedVersion, StorePosition, Version};

@@ -9,9 +9,9 @@
 /// `shards` must not be 0.
 ///
 /// ```
-/// let i = aether_core::shard_index(42, "acc-alice", 64);
+/// let i = aether_core::support::shard_index(42, "acc-alice", 64);
 /// assert!(i < 64);
-/// assert_eq!(i, aether_core::shard_index(42, "acc-alice", 64));
+/// assert_eq!(i, aether_core::support::shard_index(42, "acc-alice", 64));
 /// ```
 pub fn shard_index(seed: u64, key: &str, shards: usize) -> usize {
     const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -35,8 +35,8 @@ pub fn shard_index(seed: u64, key: &str, shards: usize) -> usize {
 /// randomly keyed hasher).
 ///
 /// ```
-/// let seed = aether_core::shard_seed();
-/// assert!(aether_core::shard_index(seed, "acc-alice", 8) < 8);
+/// let seed = aether_core::support::shard_seed();
+/// assert!(aether_core::support::shard_index(seed, "acc-alice", 8) < 8);
 /// ```
 pub fn shard_seed() -> u64 {
     use std::hash::BuildHasher;

@@ -8,7 +8,11 @@ use crate::id::ActorId;
 use crate::version::{StorePosition, Version};
 
 /// An actor's state saved at a version, so that activation replays only the later events.
+///
+/// More may be recorded with a snapshot later: build one with [`ActorSnapshot::new`] and set
+/// [`position`](Self::position) or [`timestamp`](Self::timestamp) on the value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ActorSnapshot {
     /// The actor.
     pub actor_id: ActorId,

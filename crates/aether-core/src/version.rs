@@ -55,8 +55,10 @@ impl StorePosition {
     pub const UNKNOWN: StorePosition = StorePosition(0);
 }
 
-/// The result of a successful append.
+/// The result of a successful append. More may be said about an append later (a
+/// namespace-wide position, for instance): build one with [`Appended::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Appended {
     /// The version of the first event stored by this append.
     pub first_version: Version,
@@ -71,4 +73,37 @@ pub struct Appended {
     /// with), so that the stored form of the appended events can be rebuilt exactly from
     /// them without reading them back; `None` when the store cannot tell.
     pub timestamp: Option<OffsetDateTime>,
+}
+
+impl Appended {
+    /// A new append of the events `first_version..=version`, the last stored at
+    /// `position`, with the events' `timestamp` when the store knows it.
+    ///
+    /// ```
+    /// use aether_core::{Appended, StorePosition};
+    /// let a = Appended::new(1, 3, StorePosition(7), None);
+    /// assert!(!a.duplicate);
+    /// assert!(a.as_duplicate().duplicate);
+    /// ```
+    pub fn new(
+        first_version: Version,
+        version: Version,
+        position: StorePosition,
+        timestamp: Option<OffsetDateTime>,
+    ) -> Self {
+        Appended {
+            first_version,
+            version,
+            position,
+            duplicate: false,
+            timestamp,
+        }
+    }
+
+    /// The same result, for an append that stored nothing because its events were already
+    /// stored (an idempotent retry).
+    pub fn as_duplicate(mut self) -> Self {
+        self.duplicate = true;
+        self
+    }
 }

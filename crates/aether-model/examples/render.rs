@@ -8,6 +8,7 @@
 //!
 //! Exits with status 1 when the model has errors (or cannot be read).
 
+use std::error::Error;
 use std::process::ExitCode;
 
 use aether_model::Model;
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
     let model = match Model::load(path) {
         Ok(model) => model,
         Err(err) => {
-            eprintln!("{err}");
+            eprintln!("{}", report(&err));
             return ExitCode::FAILURE;
         }
     };
@@ -48,4 +49,13 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// An error and its causes on one line: `cannot load model file bank.toml: invalid TOML
+/// model at line 3, ...`.
+fn report(err: &(dyn Error + 'static)) -> String {
+    std::iter::successors(Some(err), |&e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -43,6 +43,10 @@ impl fmt::Display for Format {
 }
 
 /// A model file that could not be read as a model: where, and why.
+///
+/// It is the root of its error chain: the parser's own error is read into these fields
+/// (its message without the position it also carries), so the position and the message
+/// are said once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ParseError {
@@ -75,14 +79,38 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// The errors of loading and saving models.
+///
+/// `Display` says what failed at this layer (naming the file); the cause, such as the
+/// [`ParseError`] with line, column and field, or the I/O error, is the
+/// [`source`](std::error::Error::source). Print the whole chain to show both:
+///
+/// ```
+/// use std::error::Error as _;
+///
+/// let path = std::env::temp_dir().join(format!("aether-model-doc-{}.toml", std::process::id()));
+/// std::fs::write(&path, "domain = 3\n").unwrap();
+/// let err = aether_model::Model::load(&path).unwrap_err();
+/// std::fs::remove_file(&path).unwrap();
+///
+/// assert!(err.to_string().starts_with("cannot load model file "));
+/// let cause = err.source().unwrap().to_string();
+/// assert!(cause.starts_with("invalid TOML model at line 1, column 10, field `domain`"), "{cause}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
-    /// The text is not a model (bad syntax, an unknown or missing field, a wrong type).
-    #[error("{0}")]
-    Parse(#[from] ParseError),
+    /// A model file's text is not a model (bad syntax, an unknown or missing field, a wrong
+    /// type); the source says where.
+    #[error("cannot load model file {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where in the file.
+        #[source]
+        source: ParseError,
+    },
     /// A file could not be read or written.
-    #[error("cannot {action} model file {path}: {source}")]
+    #[error("cannot {action} model file {path}")]
     Io {
         /// `"read"` or `"write"`.
         action: &'static str,
@@ -97,12 +125,13 @@ pub enum ModelError {
     UnknownFormat(PathBuf),
     /// The model could not be written in the format (for instance a string TOML cannot
     /// hold).
-    #[error("cannot write the model as {format}: {message}")]
+    #[error("cannot write the model as {format}")]
     Serialize {
         /// The format.
         format: Format,
-        /// What went wrong.
-        message: String,
+        /// The serializer's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -196,7 +225,7 @@ impl Model {
     pub fn to_toml_string(&self) -> Result<String, ModelError> {
         toml::to_string(self).map_err(|e| ModelError::Serialize {
             format: Format::Toml,
-            message: e.to_string(),
+            source: Box::new(e),
         })
     }
 
@@ -204,7 +233,7 @@ impl Model {
     pub fn to_json_string(&self) -> Result<String, ModelError> {
         serde_json::to_string_pretty(self).map_err(|e| ModelError::Serialize {
             format: Format::Json,
-            message: e.to_string(),
+            source: Box::new(e),
         })
     }
 
@@ -234,7 +263,10 @@ impl Model {
             path: path.to_owned(),
             source,
         })?;
-        Ok(Model::from_str_as(&text, format)?)
+        Model::from_str_as(&text, format).map_err(|source| ModelError::Parse {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Saves the model to a file; the extension (`.toml` or `.json`) picks the format.
@@ -264,5 +296,25 @@ fn json_error(path: String, err: serde_json::Error) -> ParseError {
         column: err.column(),
         path,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_serialize_error_keeps_the_serializer_error_as_its_source() {
+        let cause = <toml::ser::Error as serde::ser::Error>::custom("unsupported value");
+        let err = ModelError::Serialize {
+            format: Format::Toml,
+            source: Box::new(cause),
+        };
+        assert_eq!(err.to_string(), "cannot write the model as TOML");
+        let source = err.source().expect("the serializer's error is the source");
+        assert_eq!(source.to_string(), "unsupported value");
+        assert!(source.downcast_ref::<toml::ser::Error>().is_some());
     }
 }

@@ -6,7 +6,8 @@
 //!   [`Command`]s and [`DomainEvent`]s, [`Policy`]s, [`ReadModel`]s and [`Hotspot`]s, each
 //!   with a description; build it in code with consuming builders, or load and save it as
 //!   TOML or JSON ([`Model::load`], [`Model::save`]); a malformed file gives a
-//!   [`ParseError`] with line, column and field path;
+//!   [`ParseError`] with line, column and field path (from [`Model::load`], as the
+//!   `source()` of a [`ModelError`] that names the file);
 //! * validation ([`Model::validate`]): every [`Finding`] at once, each with a [`Severity`],
 //!   a [`Code`] and a [`Location`];
 //! * rendering: a Mermaid flowchart in the EventStorming colours ([`Model::to_mermaid`]), a

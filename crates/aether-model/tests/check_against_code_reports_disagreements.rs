@@ -4,11 +4,7 @@ use aether_core::{AggregateDescription, DescribeAggregate};
 use aether_model::{Aggregate, BoundedContext, Code, Command, Model, Severity};
 
 fn described(name: &str, commands: &[&str], events: &[&str]) -> AggregateDescription {
-    AggregateDescription {
-        type_name: name.to_owned(),
-        commands: commands.iter().map(|s| (*s).to_owned()).collect(),
-        events: events.iter().map(|s| (*s).to_owned()).collect(),
-    }
+    AggregateDescription::new(name, commands.iter().copied(), events.iter().copied())
 }
 
 fn model() -> Model {

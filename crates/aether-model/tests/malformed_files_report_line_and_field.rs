@@ -147,7 +147,10 @@ fn files_load_and_save_by_extension() {
     ));
     std::fs::write(dir.join("bad.json"), "{\"domain\": 1}").unwrap();
     match Model::load(dir.join("bad.json")) {
-        Err(ModelError::Parse(e)) => assert_eq!(e.path, "domain"),
+        Err(ModelError::Parse { path, source: e }) => {
+            assert_eq!(path, dir.join("bad.json"));
+            assert_eq!(e.path, "domain");
+        }
         other => panic!("expected a parse error, got {other:?}"),
     }
     std::fs::remove_dir_all(&dir).unwrap();

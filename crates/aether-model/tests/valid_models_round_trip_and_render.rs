@@ -126,6 +126,87 @@ impl Picker {
     }
 }
 
+/// The names of one context of a valid model, made unique.
+struct ContextNames {
+    name: String,
+    aggregates: Vec<(String, Vec<String>, Vec<String>)>,
+    events: Vec<String>,
+    policies: Vec<String>,
+    read_models: Vec<String>,
+    hotspots: Vec<String>,
+}
+
+/// What references of a valid model pick from.
+struct Targets {
+    issuers: Vec<String>,
+    all_events: Vec<String>,
+    all_commands: Vec<String>,
+    context_events: Vec<String>,
+    everything: Vec<String>,
+}
+
+/// Makes every name of a context unique, in document order.
+fn context_names(c: &ContextShape, unique: &mut impl FnMut(&str) -> String) -> ContextNames {
+    let name = unique(&c.name);
+    let aggregates = c
+        .aggregates
+        .iter()
+        .map(|(a, cmds, evs)| (unique(a), all_unique(unique, cmds), all_unique(unique, evs)))
+        .collect();
+    ContextNames {
+        name,
+        aggregates,
+        events: all_unique(unique, &c.events),
+        policies: all_unique(unique, &c.policies),
+        read_models: all_unique(unique, &c.read_models),
+        hotspots: all_unique(unique, &c.hotspots),
+    }
+}
+
+fn all_unique(unique: &mut impl FnMut(&str) -> String, names: &[String]) -> Vec<String> {
+    names.iter().map(|n| unique(n)).collect()
+}
+
+/// Collects the names references may pick.
+fn targets(issuers: Vec<String>, contexts: &[ContextNames]) -> Targets {
+    let all_events: Vec<String> = contexts
+        .iter()
+        .flat_map(|c| {
+            c.aggregates
+                .iter()
+                .flat_map(|a| a.2.clone())
+                .chain(c.events.clone())
+        })
+        .collect();
+    let all_commands: Vec<String> = contexts
+        .iter()
+        .flat_map(|c| c.aggregates.iter().flat_map(|a| a.1.clone()))
+        .collect();
+    let context_events: Vec<String> = contexts.iter().flat_map(|c| c.events.clone()).collect();
+    let mut everything: Vec<String> = issuers.clone();
+    for c in contexts {
+        everything.push(c.name.clone());
+        for a in &c.aggregates {
+            everything.push(a.0.clone());
+            everything.extend(a.1.iter().chain(&a.2).cloned());
+        }
+        everything.extend(
+            c.events
+                .iter()
+                .chain(&c.policies)
+                .chain(&c.read_models)
+                .cloned(),
+        );
+    }
+    Targets {
+        issuers,
+        all_events,
+        all_commands,
+        context_events,
+        everything,
+    }
+}
+
 /// A valid model: every name unique (a counter suffix), every reference resolving.
 fn valid_model(shape: Shape) -> Model {
     let mut counter = 0;
@@ -142,66 +223,13 @@ fn valid_model(shape: Shape) -> Model {
     let issuers: Vec<String> = people.iter().chain(&externals).cloned().collect();
 
     // Names first, so that references can point anywhere.
-    struct Names {
-        name: String,
-        aggregates: Vec<(String, Vec<String>, Vec<String>)>,
-        events: Vec<String>,
-        policies: Vec<String>,
-        read_models: Vec<String>,
-        hotspots: Vec<String>,
-    }
-    let contexts: Vec<Names> = shape
+    let contexts: Vec<ContextNames> = shape
         .contexts
         .iter()
-        .map(|c| Names {
-            name: unique(&c.name),
-            aggregates: c
-                .aggregates
-                .iter()
-                .map(|(a, cmds, evs)| {
-                    (
-                        unique(a),
-                        cmds.iter().map(|n| unique(n)).collect(),
-                        evs.iter().map(|n| unique(n)).collect(),
-                    )
-                })
-                .collect(),
-            events: c.events.iter().map(|n| unique(n)).collect(),
-            policies: c.policies.iter().map(|n| unique(n)).collect(),
-            read_models: c.read_models.iter().map(|n| unique(n)).collect(),
-            hotspots: c.hotspots.iter().map(|n| unique(n)).collect(),
-        })
+        .map(|c| context_names(c, &mut unique))
         .collect();
     let model_hotspots: Vec<String> = shape.hotspots.iter().map(|n| unique(n)).collect();
-    let all_events: Vec<String> = contexts
-        .iter()
-        .flat_map(|c| {
-            c.aggregates
-                .iter()
-                .flat_map(|a| a.2.clone())
-                .chain(c.events.clone())
-        })
-        .collect();
-    let all_commands: Vec<String> = contexts
-        .iter()
-        .flat_map(|c| c.aggregates.iter().flat_map(|a| a.1.clone()))
-        .collect();
-    let context_events: Vec<String> = contexts.iter().flat_map(|c| c.events.clone()).collect();
-    let mut everything: Vec<String> = issuers.clone();
-    for c in &contexts {
-        everything.push(c.name.clone());
-        for a in &c.aggregates {
-            everything.push(a.0.clone());
-            everything.extend(a.1.iter().chain(&a.2).cloned());
-        }
-        everything.extend(
-            c.events
-                .iter()
-                .chain(&c.policies)
-                .chain(&c.read_models)
-                .cloned(),
-        );
-    }
+    let targets = targets(issuers, &contexts);
 
     let mut model = Model::new(unique(&shape.domain)).description(shape.description);
     for p in people {
@@ -209,59 +237,75 @@ fn valid_model(shape: Shape) -> Model {
     }
     for x in externals {
         let mut system = ExternalSystem::new(x);
-        for e in picker.some(&context_events, 2) {
+        for e in picker.some(&targets.context_events, 2) {
             system = system.emits(e);
         }
         model = model.external_system(system);
     }
     for c in contexts {
-        let mut ctx = BoundedContext::new(c.name).description("a context");
-        for (a, cmds, evs) in c.aggregates {
-            let mut agg = Aggregate::new(a);
-            for cmd in cmds {
-                let mut command = Command::new(cmd);
-                for who in picker.some(&issuers, 2) {
-                    command = command.issued_by(who);
-                }
-                for e in picker.some(&evs, 2) {
-                    command = command.emits(e);
-                }
-                agg = agg.command(command);
-            }
-            for e in evs {
-                agg = agg.event(DomainEvent::new(e).description("it happened"));
-            }
-            ctx = ctx.aggregate(agg);
-        }
-        for e in c.events {
-            ctx = ctx.event(e);
-        }
-        for p in c.policies {
-            let mut policy = Policy::new(p);
-            policy.when = picker.maybe(&all_events);
-            policy.then = picker.maybe(&all_commands);
-            ctx = ctx.policy(policy);
-        }
-        for r in c.read_models {
-            let mut read_model = ReadModel::new(r);
-            for e in picker.some(&all_events, 3) {
-                read_model = read_model.fed_by(e);
-            }
-            ctx = ctx.read_model(read_model);
-        }
-        for h in c.hotspots {
-            let mut hotspot = Hotspot::new(h).description("why?");
-            hotspot.about = picker.maybe(&everything);
-            ctx = ctx.hotspot(hotspot);
-        }
-        model = model.context(ctx);
+        model = model.context(valid_context(c, &targets, &mut picker));
     }
     for h in model_hotspots {
         let mut hotspot = Hotspot::new(h);
-        hotspot.about = picker.maybe(&everything);
+        hotspot.about = picker.maybe(&targets.everything);
         model = model.hotspot(hotspot);
     }
     model
+}
+
+/// A context of a valid model, its references picked from `targets`.
+fn valid_context(c: ContextNames, targets: &Targets, picker: &mut Picker) -> BoundedContext {
+    let mut ctx = BoundedContext::new(c.name).description("a context");
+    for (a, cmds, evs) in c.aggregates {
+        ctx = ctx.aggregate(valid_aggregate(a, cmds, evs, &targets.issuers, picker));
+    }
+    for e in c.events {
+        ctx = ctx.event(e);
+    }
+    for p in c.policies {
+        let mut policy = Policy::new(p);
+        policy.when = picker.maybe(&targets.all_events);
+        policy.then = picker.maybe(&targets.all_commands);
+        ctx = ctx.policy(policy);
+    }
+    for r in c.read_models {
+        let mut read_model = ReadModel::new(r);
+        for e in picker.some(&targets.all_events, 3) {
+            read_model = read_model.fed_by(e);
+        }
+        ctx = ctx.read_model(read_model);
+    }
+    for h in c.hotspots {
+        let mut hotspot = Hotspot::new(h).description("why?");
+        hotspot.about = picker.maybe(&targets.everything);
+        ctx = ctx.hotspot(hotspot);
+    }
+    ctx
+}
+
+/// An aggregate of a valid model: commands issued by `issuers` and emitting its own events.
+fn valid_aggregate(
+    name: String,
+    cmds: Vec<String>,
+    evs: Vec<String>,
+    issuers: &[String],
+    picker: &mut Picker,
+) -> Aggregate {
+    let mut agg = Aggregate::new(name);
+    for cmd in cmds {
+        let mut command = Command::new(cmd);
+        for who in picker.some(issuers, 2) {
+            command = command.issued_by(who);
+        }
+        for e in picker.some(&evs, 2) {
+            command = command.emits(e);
+        }
+        agg = agg.command(command);
+    }
+    for e in evs {
+        agg = agg.event(DomainEvent::new(e).description("it happened"));
+    }
+    agg
 }
 
 /// Any model, valid or not: raw names, possibly empty or duplicated, references made of

@@ -22,11 +22,9 @@ fn the_bank_model_has_no_findings() {
     assert_eq!(model.validate(), []);
 }
 
-#[test]
-fn a_broken_model_reports_everything_in_document_order() {
-    use Code::*;
-    use Severity::*;
-    let model = Model::new("Shop")
+/// A model with one of each problem validation finds, in a known order.
+fn broken_model() -> Model {
+    Model::new("Shop")
         .person("Clerk")
         .person("Clerk")
         .external_system(
@@ -71,9 +69,14 @@ fn a_broken_model_reports_everything_in_document_order() {
                 .hotspot(Hotspot::new("Refunds?").about("NoSuchThing")),
         )
         .context(BoundedContext::new("Sales"))
-        .context(BoundedContext::new(" "));
-    let found = summary(&model);
-    let expected: Vec<(Severity, Code, String)> = vec![
+        .context(BoundedContext::new(" "))
+}
+
+/// The findings of [`broken_model`], in document order.
+fn broken_model_findings() -> Vec<(Severity, Code, String)> {
+    use Code::*;
+    use Severity::*;
+    vec![
         (Error, DuplicateName, "people[1].name"),
         (Error, UnknownReference, "external_systems[0].emits[1]"),
         (
@@ -125,7 +128,14 @@ fn a_broken_model_reports_everything_in_document_order() {
     ]
     .into_iter()
     .map(|(s, c, p)| (s, c, p.to_owned()))
-    .collect();
+    .collect()
+}
+
+#[test]
+fn a_broken_model_reports_everything_in_document_order() {
+    let model = broken_model();
+    let found = summary(&model);
+    let expected = broken_model_findings();
     assert_eq!(found, expected);
     // Deterministic: the same model gives the same findings, messages included.
     assert_eq!(model.validate(), model.validate());

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use aether_core::support::lock;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::response::Response;
@@ -65,9 +66,7 @@ struct Shared {
 
 impl Shared {
     fn shard(&self, token: u64) -> MutexGuard<'_, Waiters> {
-        self.shards[(token % SHARDS as u64) as usize]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.shards[(token % SHARDS as u64) as usize])
     }
 
     /// Hands `msg` to the append waiting for the token its subject ends with.
@@ -91,10 +90,7 @@ impl Shared {
     fn sweep(&self, max_age: u32) {
         let now = self.tick.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         for shard in self.shards.iter() {
-            shard
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|_, w| now.wrapping_sub(w.since) <= max_age);
+            lock(shard).retain(|_, w| now.wrapping_sub(w.since) <= max_age);
         }
     }
 
@@ -102,14 +98,14 @@ impl Shared {
     /// connection dropped or was replaced, so no reply will come.
     fn fail_all(&self) {
         for shard in self.shards.iter() {
-            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            lock(shard).clear();
         }
     }
 
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         for shard in self.shards.iter() {
-            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            lock(shard).clear();
         }
     }
 }
@@ -273,7 +269,7 @@ impl Acks {
                     // nothing to retry.
                     async_nats::client::PublishErrorKind::Send => connection_closed(),
                     async_nats::client::PublishErrorKind::InvalidSubject => {
-                        PublishError::with_source(PublishErrorKind::Other, e.to_string())
+                        PublishError::with_source(PublishErrorKind::Other, e)
                     }
                 })?;
                 answer.await
@@ -315,7 +311,7 @@ fn router_stopped() -> PublishError {
 fn reply_subject(prefix: &str, token: u64) -> String {
     let mut s = String::with_capacity(prefix.len() + 20);
     s.push_str(prefix);
-    crate::names::push_decimal(&mut s, token);
+    s.push_str(itoa::Buffer::new().format(token));
     s
 }
 

@@ -47,16 +47,16 @@ pub(crate) struct TailCache {
 impl TailCache {
     pub(crate) fn new(capacity: usize) -> Self {
         TailCache {
-            seed: aether_core::shard_seed(),
+            seed: aether_core::support::shard_seed(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard: capacity.div_ceil(SHARDS),
         }
     }
 
     fn shard(&self, actor: &ActorId) -> std::sync::MutexGuard<'_, HashMap<ActorId, Tail>> {
-        self.shards[aether_core::shard_index(self.seed, actor.as_str(), SHARDS)]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        aether_core::support::lock(
+            &self.shards[aether_core::support::shard_index(self.seed, actor.as_str(), SHARDS)],
+        )
     }
 
     pub(crate) fn get(&self, actor: &ActorId) -> Option<Tail> {

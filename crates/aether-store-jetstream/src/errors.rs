@@ -80,7 +80,6 @@ pub(crate) enum Class {
 }
 
 pub(crate) fn classify(err: &(dyn StdError + 'static)) -> Class {
-    use jetstream::context::{PublishError, PublishErrorKind, RequestError, RequestErrorKind};
     if let Some(c) = api_code(err) {
         return match c {
             code::EXPECTED_SEQ_NOT_READY
@@ -90,73 +89,80 @@ pub(crate) fn classify(err: &(dyn StdError + 'static)) -> Class {
             _ => Class::Other,
         };
     }
-    for e in chain(err) {
-        if let Some(p) = e.downcast_ref::<PublishError>() {
-            match p.kind() {
-                PublishErrorKind::StreamNotFound => return Class::NoResponders,
-                PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => {
-                    return Class::TimedOut
-                }
-                PublishErrorKind::MaxPayloadExceeded => return Class::TooLarge,
-                PublishErrorKind::MaxAckPending => return Class::Busy,
-                _ => {}
-            }
-        }
-        if let Some(r) = e.downcast_ref::<RequestError>() {
-            match r.kind() {
-                RequestErrorKind::NoResponders => return Class::NoResponders,
-                RequestErrorKind::TimedOut => return Class::TimedOut,
-                _ => {}
-            }
-        }
-        if let Some(r) = e.downcast_ref::<async_nats::RequestError>() {
-            match r.kind() {
-                async_nats::RequestErrorKind::NoResponders => return Class::NoResponders,
-                async_nats::RequestErrorKind::TimedOut => return Class::TimedOut,
-                _ => {}
-            }
-        }
-        if let Some(c) = e.downcast_ref::<jetstream::context::CreateStreamError>() {
-            match c.kind() {
-                jetstream::context::CreateStreamErrorKind::TimedOut => return Class::TimedOut,
-                jetstream::context::CreateStreamErrorKind::JetStreamUnavailable => {
-                    return Class::NoResponders
-                }
-                _ => {}
-            }
-        }
-        if let Some(a) = e.downcast_ref::<jetstream::context::AccountError>() {
-            match a.kind() {
-                jetstream::context::AccountErrorKind::TimedOut => return Class::TimedOut,
-                jetstream::context::AccountErrorKind::JetStreamUnavailable => {
-                    return Class::NoResponders
-                }
-                _ => {}
-            }
-        }
-        if let Some(d) = e.downcast_ref::<jetstream::stream::DirectGetError>() {
-            match d.kind() {
-                jetstream::stream::DirectGetErrorKind::TimedOut => return Class::TimedOut,
-                jetstream::stream::DirectGetErrorKind::ErrorResponse(s, _)
-                    if s == async_nats::StatusCode::NO_RESPONDERS =>
-                {
-                    return Class::NoResponders
-                }
-                _ => {}
-            }
-        }
-        if let Some(p) = e.downcast_ref::<async_nats::PublishError>() {
-            if p.kind() == async_nats::client::PublishErrorKind::MaxPayloadExceeded {
-                return Class::TooLarge;
-            }
-            return Class::TimedOut;
-        }
-        if let Some(s) = e.downcast_ref::<async_nats::SubscribeError>() {
-            let _ = s;
-            return Class::TimedOut;
-        }
+    chain(err)
+        .find_map(|e| request_class(e).or_else(|| context_class(e)))
+        .unwrap_or(Class::Other)
+}
+
+/// The class of one error of a chain when it is a failed publish or request, if it says.
+fn request_class(e: &(dyn StdError + 'static)) -> Option<Class> {
+    use jetstream::context::{PublishError, PublishErrorKind, RequestError, RequestErrorKind};
+    if let Some(p) = e.downcast_ref::<PublishError>() {
+        return match p.kind() {
+            PublishErrorKind::StreamNotFound => Some(Class::NoResponders),
+            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => Some(Class::TimedOut),
+            PublishErrorKind::MaxPayloadExceeded => Some(Class::TooLarge),
+            PublishErrorKind::MaxAckPending => Some(Class::Busy),
+            _ => None,
+        };
     }
-    Class::Other
+    if let Some(r) = e.downcast_ref::<RequestError>() {
+        return match r.kind() {
+            RequestErrorKind::NoResponders => Some(Class::NoResponders),
+            RequestErrorKind::TimedOut => Some(Class::TimedOut),
+            _ => None,
+        };
+    }
+    if let Some(r) = e.downcast_ref::<async_nats::RequestError>() {
+        return match r.kind() {
+            async_nats::RequestErrorKind::NoResponders => Some(Class::NoResponders),
+            async_nats::RequestErrorKind::TimedOut => Some(Class::TimedOut),
+            _ => None,
+        };
+    }
+    if let Some(p) = e.downcast_ref::<async_nats::PublishError>() {
+        if p.kind() == async_nats::client::PublishErrorKind::MaxPayloadExceeded {
+            return Some(Class::TooLarge);
+        }
+        return Some(Class::TimedOut);
+    }
+    // A subscription that could not be made: the connection is closing or down.
+    e.is::<async_nats::SubscribeError>()
+        .then_some(Class::TimedOut)
+}
+
+/// The class of one error of a chain when it is a failed JetStream API call (stream
+/// creation, account query, direct get), if it says.
+fn context_class(e: &(dyn StdError + 'static)) -> Option<Class> {
+    use jetstream::context::CreateStreamErrorKind;
+    use jetstream::context::{AccountError, AccountErrorKind, CreateStreamError};
+    use jetstream::stream::{DirectGetError, DirectGetErrorKind};
+    if let Some(c) = e.downcast_ref::<CreateStreamError>() {
+        return match c.kind() {
+            CreateStreamErrorKind::TimedOut => Some(Class::TimedOut),
+            CreateStreamErrorKind::JetStreamUnavailable => Some(Class::NoResponders),
+            _ => None,
+        };
+    }
+    if let Some(a) = e.downcast_ref::<AccountError>() {
+        return match a.kind() {
+            AccountErrorKind::TimedOut => Some(Class::TimedOut),
+            AccountErrorKind::JetStreamUnavailable => Some(Class::NoResponders),
+            _ => None,
+        };
+    }
+    if let Some(d) = e.downcast_ref::<DirectGetError>() {
+        return match d.kind() {
+            DirectGetErrorKind::TimedOut => Some(Class::TimedOut),
+            DirectGetErrorKind::ErrorResponse(s, _)
+                if s == async_nats::StatusCode::NO_RESPONDERS =>
+            {
+                Some(Class::NoResponders)
+            }
+            _ => None,
+        };
+    }
+    None
 }
 
 /// Maps a failure of `what` to an Aether error: transient ones become `Unavailable` or
@@ -170,37 +176,28 @@ where
             format!("{what}: no responders (no stream leader, or the stream is missing)"),
             err,
         ),
-        Class::TimedOut => timed_out(what, &err),
+        Class::TimedOut => Error::timeout(what).with_source(err),
         Class::Busy => Error::unavailable(format!("{what}: the server asked to retry"), err),
         Class::TooLarge => Error::invalid(
             "append",
             format!(
                 "{what}: the message is over the server's max_payload as the client knows it \
-                 (the server may have restarted with a smaller max_payload): {err}"
+                 (the server may have restarted with a smaller max_payload)"
             ),
-        ),
+        )
+        .with_source(err),
         Class::Other => match api_code(&err) {
-            Some(code::STREAM_NOT_FOUND) => Error::NotFound(format!("{what}: {err}")),
+            Some(code::STREAM_NOT_FOUND) => Error::not_found(what).with_source(err),
             Some(code::REPLICAS_NOT_SUPPORTED) => Error::invalid(
                 "store options",
-                format!("{what}: replicas above 1 need a JetStream cluster; this server is not clustered ({err})"),
-            ),
+                format!(
+                    "{what}: replicas above 1 need a JetStream cluster; this server is not \
+                     clustered"
+                ),
+            )
+            .with_source(err),
             _ => Error::backend(what.to_owned(), err),
         },
-    }
-}
-
-/// A timeout of `what`: the cause's text follows unless it only says "timed out" again.
-fn timed_out(what: &str, err: &(dyn StdError + 'static)) -> Error {
-    let cause = err.to_string();
-    let rest = cause
-        .strip_prefix("timed out")
-        .map(|r| r.trim_start_matches([':', ' ']))
-        .unwrap_or(&cause);
-    if rest.is_empty() {
-        Error::Timeout(what.to_owned())
-    } else {
-        Error::Timeout(format!("{what}: {rest}"))
     }
 }
 
@@ -233,6 +230,23 @@ pub(crate) fn human_bytes(n: usize) -> String {
     let text = format!("{value:.1}");
     let text = text.strip_suffix(".0").unwrap_or(&text);
     format!("{text} {}", UNITS[unit])
+}
+
+/// The answer of a single-message get: the message, `None` when `missing` says the
+/// failure only means there is no such message, or the failure of `what` mapped.
+pub(crate) fn found<M, E>(
+    what: &str,
+    answer: std::result::Result<M, E>,
+    missing: impl FnOnce(&E) -> bool,
+) -> aether_core::Result<Option<M>>
+where
+    E: StdError + Send + Sync + 'static,
+{
+    match answer {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if missing(&e) => Ok(None),
+        Err(e) => Err(map(what, e)),
+    }
 }
 
 #[cfg(test)]

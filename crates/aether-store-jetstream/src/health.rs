@@ -69,7 +69,7 @@ impl Health {
     }
 
     fn detail(&self) -> std::sync::MutexGuard<'_, Detail> {
-        self.detail.lock().unwrap_or_else(|p| p.into_inner())
+        aether_core::support::lock(&self.detail)
     }
 
     pub(crate) fn link(&self) -> Link {
@@ -374,11 +374,8 @@ mod tests {
     #[tokio::test]
     async fn errors_given_up_during_an_outage_name_it() {
         let h = Health::new(true);
-        let timeout = Error::Timeout("appending: timed out".into());
-        assert_eq!(
-            h.explain(Error::Timeout("x".into())).to_string(),
-            "timed out: x"
-        );
+        let timeout = Error::timeout("appending: timed out");
+        assert_eq!(h.explain(Error::timeout("x")).to_string(), "timed out: x");
         h.error("connection refused");
         h.set(false);
         let e = h.explain(timeout);
@@ -393,7 +390,7 @@ mod tests {
             "{source}"
         );
         // Not transient: not renamed.
-        let bad = h.explain(Error::NotFound("gone".into()));
+        let bad = h.explain(Error::not_found("gone"));
         assert_eq!(bad.kind(), aether_core::ErrorKind::NotFound);
         let r = h.report(3);
         assert!(!r.connected && r.appends_waiting == 3 && r.disconnects == 1);

@@ -59,14 +59,18 @@
 mod acks;
 mod append;
 mod cache;
+mod direct;
 mod errors;
 mod health;
+mod leader;
 mod names;
 mod open;
 mod options;
 mod prefetch;
+mod publish;
 mod read;
 mod record;
+mod retry;
 mod snapshot;
 
 use std::sync::Arc;
@@ -78,7 +82,7 @@ use aether_core::{
 use async_nats::jetstream;
 
 pub use health::ConnectionWatch;
-pub use open::{check_server_capabilities, MIN_SERVER_VERSION};
+pub use open::check_server_capabilities;
 pub use options::{ConnectionOptions, JetStreamStoreOptions, Storage};
 
 /// The async-nats crate this store is built on, so callers name the same `Client` type.

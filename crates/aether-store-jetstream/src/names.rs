@@ -96,26 +96,8 @@ fn with_token(prefix: &str, actor: &ActorId) -> String {
     // Room for an id without escapes; one with escapes grows it once.
     let mut s = String::with_capacity(prefix.len() + actor.as_str().len());
     s.push_str(prefix);
-    aether_core::encode_token_into(&mut s, actor.as_str());
+    aether_core::support::encode_token_into(&mut s, actor.as_str());
     s
-}
-
-/// Appends `n` in decimal to `out`, without the formatting machinery (this runs a few times
-/// per append: header values, reply subjects).
-pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,10 @@ mod registry;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aether_core::support::{
+    ServerVersion, MIN_JETSTREAM_API_LEVEL, MIN_NATS_SERVER, MISSING_FEATURES,
+    RECOMMENDED_NATS_SERVER,
+};
 use aether_core::{Error, Namespace, Result};
 use async_nats::jetstream::{self, stream};
 
@@ -15,35 +19,12 @@ use crate::names::Names;
 use crate::options::Storage;
 use crate::{Inner, JetStreamEventStore, JetStreamStoreOptions};
 
-/// The oldest nats-server Aether supports. Reads use batch direct get (2.11); per-message
-/// TTLs, subject delete markers, pinned consumers (2.11) and atomic batch publish (2.12)
-/// are what later features rely on. 2.12.0 and 2.12.1 have them but are refused: a batch
-/// direct get running alongside a write leaks the stream's lock there (nats-server#7458,
-/// fixed in 2.12.2), and Aether's runtime fault tests lost acknowledged asks on both.
-/// Production should run 2.12.3 or later (durability fixes).
-pub const MIN_SERVER_VERSION: (u32, u32, u32) = (2, 12, 2);
-
-/// The first version with everything in [`NEEDED_FEATURES`].
-const FEATURES_VERSION: (u32, u32, u32) = (2, 12, 0);
-
-/// What is wrong with 2.12.0 and 2.12.1.
-const EARLY_2_12_DEFECTS: &str = "a batch direct get during a write can deadlock the stream \
-     (nats-server#7458, fixed in 2.12.2), and acknowledged writes went missing in Aether's \
-     fault tests on it";
-
-/// JetStream API level of nats-server 2.12.
-const MIN_API_LEVEL: usize = 2;
-
-/// What a server older than [`MIN_SERVER_VERSION`] lacks.
-const NEEDED_FEATURES: &str = "atomic batch publish, batch direct get, per-message TTLs, \
-     subject delete markers and pinned consumers";
-
 /// How often [`first_server_info`] says that it is still waiting.
 const STILL_WAITING_EVERY: Duration = Duration::from_secs(5);
 
 /// Checks that a server of `version` (as in its INFO, for instance `"2.15.1"`) with
 /// JetStream API level `api_level` has what the store needs: nats-server
-/// [`MIN_SERVER_VERSION`] (2.12.2, API level 2) or later.
+/// [`MIN_NATS_SERVER`] (2.12.2, API level 2) or later; its docs say why.
 ///
 /// ```
 /// use aether_store_jetstream::check_server_capabilities;
@@ -58,41 +39,26 @@ const STILL_WAITING_EVERY: Duration = Duration::from_secs(5);
 /// [`Error::Backend`] naming both versions (or the API levels, for a version that does not
 /// parse) and what an older server lacks.
 pub fn check_server_capabilities(version: &str, api_level: usize) -> Result<()> {
-    let (a, b, c) = MIN_SERVER_VERSION;
-    let oldest = format!("{a}.{b}.{c}");
-    let message = match parse_version(version) {
-        Some(v) if v < FEATURES_VERSION => format!(
-            "nats-server {version} is older than {oldest}, the oldest Aether supports: it \
-             lacks {NEEDED_FEATURES}"
+    let oldest = MIN_NATS_SERVER;
+    let why = ServerVersion::parse(version).and_then(ServerVersion::why_unsupported);
+    let message = match why {
+        Some(why) => format!(
+            "nats-server {version} is older than {oldest}, the oldest Aether supports: {why}"
         ),
-        Some(v) if v < MIN_SERVER_VERSION => format!(
-            "nats-server {version} is older than {oldest}, the oldest Aether supports: \
-             {EARLY_2_12_DEFECTS}"
-        ),
-        _ if api_level < MIN_API_LEVEL => format!(
+        None if api_level < MIN_JETSTREAM_API_LEVEL => format!(
             "nats-server {version} has JetStream API level {api_level}, below level \
-             {MIN_API_LEVEL} of nats-server {oldest}, the oldest Aether supports: it lacks \
-             {NEEDED_FEATURES}"
+             {MIN_JETSTREAM_API_LEVEL} of nats-server {oldest}, the oldest Aether supports: \
+             {MISSING_FEATURES}"
         ),
-        _ => return Ok(()),
+        None => return Ok(()),
     };
     Err(Error::Backend {
         message: format!(
-            "{message}. Upgrade the servers to {oldest} or later (2.12.3 or later in \
-             production)"
+            "{message}. Upgrade the servers to {oldest} or later ({RECOMMENDED_NATS_SERVER} or \
+             later in production)"
         ),
         source: None,
     })
-}
-
-fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
-    let v = v.trim().trim_start_matches('v');
-    let core = v.split(['-', '+']).next()?;
-    let mut parts = core.split('.').map(|p| p.parse::<u32>());
-    let major = parts.next()?.ok()?;
-    let minor = parts.next()?.ok()?;
-    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
-    Some((major, minor, patch))
 }
 
 impl JetStreamEventStore {
@@ -140,7 +106,7 @@ impl JetStreamEventStore {
     ///
     /// # Errors
     /// [`Error::Backend`] for a server without JetStream or older than
-    /// [`MIN_SERVER_VERSION`] (naming both versions); [`Error::NotFound`] when a stream
+    /// [`MIN_NATS_SERVER`] (naming both versions); [`Error::NotFound`] when a stream
     /// recorded in the registry has vanished (it is never recreated empty), when the
     /// namespace's streams hold messages but its registry entry or bucket is missing (the
     /// registry was lost), or when the namespace does not exist and
@@ -154,21 +120,12 @@ impl JetStreamEventStore {
     ) -> Result<Self> {
         options.validate()?;
         let info = first_server_info(&client, options.watch.as_ref()).await;
-        if !info.jetstream {
-            return Err(Error::Backend {
-                message: format!(
-                    "nats-server {} at {}:{} has JetStream disabled; the Aether store needs it \
-                     (start the server with -js)",
-                    info.version, info.host, info.port
-                ),
-                source: None,
-            });
-        }
+        require_jetstream(&info)?;
         let js = jetstream::ContextBuilder::new()
             .timeout(options.request_timeout)
             .build(client.clone());
         // The version alone tells an old server, whose account info may not even parse.
-        if parse_version(&info.version).is_some_and(|v| v < MIN_SERVER_VERSION) {
+        if ServerVersion::parse(&info.version).is_some_and(|v| v < MIN_NATS_SERVER) {
             check_server_capabilities(&info.version, 0)?;
         }
         let account = with_retry(&options, "querying the JetStream account", || {
@@ -180,6 +137,19 @@ impl JetStreamEventStore {
         let names = Names::new(&namespace);
         registry::prepare(&js, &namespace, &names, &options).await?;
 
+        Self::start(client, js, namespace, names, options, info.max_payload).await
+    }
+
+    /// Opens the namespace's streams (ready now) and the acknowledgement path, and makes
+    /// the handle.
+    async fn start(
+        client: async_nats::Client,
+        js: jetstream::Context,
+        namespace: Namespace,
+        names: Names,
+        options: JetStreamStoreOptions,
+        max_payload: usize,
+    ) -> Result<Self> {
         let replica_reads = options.replica_reads.unwrap_or(options.replicas == 1);
         let events = js
             .get_stream_no_info(&names.events_stream)
@@ -189,7 +159,6 @@ impl JetStreamEventStore {
             .get_stream_no_info(&names.snapshots_stream)
             .await
             .map_err(|e| errors::map("opening the snapshot stream", e))?;
-        let max_payload = info.max_payload;
         let health = watch_health(&client, options.watch.as_ref());
         let acks =
             crate::acks::Acks::start(client.clone(), options.request_timeout, health.subscribe())
@@ -214,6 +183,21 @@ impl JetStreamEventStore {
             }),
         })
     }
+}
+
+/// Refuses a server without JetStream, naming it.
+fn require_jetstream(info: &async_nats::ServerInfo) -> Result<()> {
+    if info.jetstream {
+        return Ok(());
+    }
+    Err(Error::Backend {
+        message: format!(
+            "nats-server {} at {}:{} has JetStream disabled; the Aether store needs it (start \
+             the server with -js)",
+            info.version, info.host, info.port
+        ),
+        source: None,
+    })
 }
 
 /// The server's INFO once `client` has connected. A client made with
@@ -286,7 +270,7 @@ fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>> {
         .filter(|u| !u.is_empty())
         .map(|u| {
             u.parse::<async_nats::ServerAddr>().map_err(|e| {
-                Error::invalid("nats url", format!("{u:?} is not a NATS server URL: {e}"))
+                Error::invalid("nats url", format!("{u:?} is not a NATS server URL")).with_source(e)
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -298,26 +282,25 @@ fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>> {
 
 fn connect_error(url: &str, e: async_nats::ConnectError) -> Error {
     use async_nats::ConnectErrorKind as K;
-    match e.kind() {
+    let error = match e.kind() {
         K::AuthorizationViolation | K::Authentication => Error::invalid(
             "nats credentials",
-            format!("the server at {url} refused the connection: {e} (check the credentials)"),
+            format!("the server at {url} refused the connection (check the credentials)"),
         ),
-        K::Tls => Error::invalid("nats tls", format!("TLS with {url} failed: {e}")),
+        K::Tls => Error::invalid("nats tls", format!("TLS with {url} failed")),
         // A refused handshake (an unknown CA, a name mismatch, a missing client
         // certificate) comes as an I/O error wrapping the TLS error: no retry fixes it.
         K::Io if is_tls_failure(&e) => Error::invalid(
             "nats tls",
-            format!("TLS with {url} failed: {e} (check the certificates)"),
+            format!("TLS with {url} failed (check the certificates)"),
         ),
-        K::ServerParse => Error::invalid("nats url", format!("{url:?}: {e}")),
-        // The cause is said once, in the message (which the docs promise), not also as
-        // the source.
+        K::ServerParse => Error::invalid("nats url", format!("{url:?} is not a NATS address")),
         _ => Error::Unavailable {
-            message: format!("cannot connect to NATS at {url}: {e}"),
+            message: format!("cannot connect to NATS at {url}"),
             source: None,
         },
-    }
+    };
+    error.with_source(e)
 }
 
 /// Whether `e`'s sources hold a TLS error (an I/O error wrapping a rustls error): a
@@ -338,6 +321,9 @@ fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Runs `op` (an open step named `what`) until it succeeds, fails with an error that is not
+/// transient, or the store's `retry_deadline` is near, with the pauses of Aether's retry
+/// policy. JetStream not enabled for the account or server is said as such.
 async fn with_retry<T, E, F, Fut>(
     options: &JetStreamStoreOptions,
     what: &str,
@@ -349,31 +335,39 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let deadline = tokio::time::Instant::now() + options.retry_deadline;
-    let mut pause = Duration::from_millis(50);
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                let code = errors::api_code(&e);
-                if matches!(
-                    code,
-                    Some(code::NOT_ENABLED | code::NOT_ENABLED_FOR_ACCOUNT)
-                ) {
-                    return Err(Error::backend(
-                        format!("{what}: JetStream is not enabled for this account or server"),
-                        e,
-                    ));
-                }
-                let err = errors::map(what, e);
-                if !err.is_transient() || tokio::time::Instant::now() + pause > deadline {
-                    return Err(err);
-                }
-                tracing::debug!(error = %err, "retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-        }
+    aether_core::support::retry_until(deadline, retried, || {
+        let attempt = op();
+        async move { attempt.await.map_err(|e| open_error(what, e)) }
+    })
+    .await
+}
+
+/// Whether an open step that failed with `e` is tried again (logged when it is).
+fn retried(e: &Error) -> bool {
+    let transient = e.is_transient();
+    if transient {
+        tracing::debug!(error = e as &dyn std::error::Error, "retrying");
     }
+    transient
+}
+
+/// A failure of the open step `what`: JetStream not enabled is a backend error saying so,
+/// anything else as `errors::map` says.
+fn open_error<E>(what: &str, e: E) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let code = errors::api_code(&e);
+    if matches!(
+        code,
+        Some(code::NOT_ENABLED | code::NOT_ENABLED_FOR_ACCOUNT)
+    ) {
+        return Error::backend(
+            format!("{what}: JetStream is not enabled for this account or server"),
+            e,
+        );
+    }
+    errors::map(what, e)
 }
 
 fn storage(s: Storage) -> stream::StorageType {
@@ -391,8 +385,8 @@ pub(crate) fn events_config(names: &Names, o: &JetStreamStoreOptions) -> stream:
         subjects: vec![names.events_filter()],
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::New,
-        max_messages: o.max_messages,
-        max_bytes: o.max_bytes,
+        max_messages: JetStreamStoreOptions::stream_limit(o.max_messages),
+        max_bytes: JetStreamStoreOptions::stream_limit(o.max_bytes),
         max_messages_per_subject: -1,
         max_age: Duration::ZERO,
         max_consumers: -1,
@@ -418,7 +412,7 @@ pub(crate) fn snapshots_config(names: &Names, o: &JetStreamStoreOptions) -> stre
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::Old,
         max_messages: -1,
-        max_bytes: o.snapshot_max_bytes,
+        max_bytes: JetStreamStoreOptions::stream_limit(o.snapshot_max_bytes),
         max_messages_per_subject: o.snapshots_retained as i64,
         max_age: Duration::ZERO,
         max_consumers: -1,
@@ -441,58 +435,82 @@ async fn existing_stream(
     options: &JetStreamStoreOptions,
 ) -> Result<Option<stream::Info>> {
     let deadline = tokio::time::Instant::now() + options.retry_deadline;
-    loop {
+    aether_core::support::retry_until(deadline, Error::is_transient, || async {
         match js.get_stream(name).await {
             // The lookup is a stream info request: its answer is the configuration and state.
-            Ok(s) => return Ok(Some(s.cached_info().clone())),
-            Err(e) if errors::api_code(&e) == Some(code::STREAM_NOT_FOUND) => return Ok(None),
-            Err(e) => {
-                let err = errors::map(&format!("looking up stream {name}"), e);
-                if !err.is_transient() || tokio::time::Instant::now() > deadline {
-                    return Err(err);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            Ok(s) => Ok(Some(s.cached_info().clone())),
+            Err(e) if errors::api_code(&e) == Some(code::STREAM_NOT_FOUND) => Ok(None),
+            Err(e) => Err(errors::map(&format!("looking up stream {name}"), e)),
         }
-    }
+    })
+    .await
 }
 
+/// Creates the stream `cfg` describes; one a concurrent first open created meanwhile is
+/// verified instead.
 async fn create_stream(
     js: &jetstream::Context,
     cfg: &stream::Config,
     options: &JetStreamStoreOptions,
 ) -> Result<()> {
     let deadline = tokio::time::Instant::now() + options.retry_deadline;
-    loop {
-        match js.create_stream(cfg.clone()).await {
-            Ok(_) => return Ok(()),
-            Err(e) => {
-                if errors::api_code(&e) == Some(code::REPLICAS_NOT_SUPPORTED) {
-                    return Err(Error::invalid(
-                        "store options",
-                        format!(
-                            "replicas {} need a JetStream cluster; this server is not clustered ({e})",
-                            cfg.num_replicas
-                        ),
-                    ));
-                }
-                let err = errors::map(&format!("creating stream {}", cfg.name), e);
-                // A concurrent first open may have created the same stream.
-                if let Some(found) = existing_stream(js, &cfg.name, options).await? {
-                    return verify(cfg, &found.config);
-                }
-                if !err.is_transient() || tokio::time::Instant::now() > deadline {
-                    return Err(err);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+    aether_core::support::retry_until(deadline, Error::is_transient, || async {
+        let Err(e) = js.create_stream(cfg.clone()).await else {
+            return Ok(());
+        };
+        if errors::api_code(&e) == Some(code::REPLICAS_NOT_SUPPORTED) {
+            return Err(Error::invalid(
+                "store options",
+                format!(
+                    "replicas {} need a JetStream cluster; this server is not clustered",
+                    cfg.num_replicas
+                ),
+            )
+            .with_source(e));
         }
-    }
+        let err = errors::map(&format!("creating stream {}", cfg.name), e);
+        // A concurrent first open may have created the same stream.
+        match existing_stream(js, &cfg.name, options).await? {
+            Some(found) => verify(cfg, &found.config),
+            None => Err(err),
+        }
+    })
+    .await
 }
 
 /// Refuses a stream whose settings could lose or change events; warns about harmless
 /// differences (replicas, storage, limits), which operators may change on purpose.
 fn verify(want: &stream::Config, found: &stream::Config) -> Result<()> {
+    let unsafe_diffs = unsafe_differences(want, found);
+    if !unsafe_diffs.is_empty() {
+        return Err(Error::invalid(
+            "stream",
+            format!(
+                "existing stream {} has unsafe settings for Aether: {}",
+                want.name,
+                unsafe_diffs.join("; ")
+            ),
+        ));
+    }
+    if found.num_replicas != want.num_replicas
+        || found.storage != want.storage
+        || found.max_bytes != want.max_bytes
+        || found.max_messages != want.max_messages
+    {
+        tracing::warn!(
+            stream = %want.name,
+            replicas = found.num_replicas,
+            storage = ?found.storage,
+            max_bytes = found.max_bytes,
+            max_messages = found.max_messages,
+            "existing stream differs from the options (kept as it is)"
+        );
+    }
+    Ok(())
+}
+
+/// What in `found` differs from `want` in a way that could lose or change events.
+fn unsafe_differences(want: &stream::Config, found: &stream::Config) -> Vec<String> {
     let mut unsafe_diffs = Vec::new();
     if found.subjects != want.subjects {
         unsafe_diffs.push(format!(
@@ -527,31 +545,7 @@ fn verify(want: &stream::Config, found: &stream::Config) -> Result<()> {
     if !found.allow_direct {
         unsafe_diffs.push("allow_direct is off".to_owned());
     }
-    if !unsafe_diffs.is_empty() {
-        return Err(Error::invalid(
-            "stream",
-            format!(
-                "existing stream {} has unsafe settings for Aether: {}",
-                want.name,
-                unsafe_diffs.join("; ")
-            ),
-        ));
-    }
-    if found.num_replicas != want.num_replicas
-        || found.storage != want.storage
-        || found.max_bytes != want.max_bytes
-        || found.max_messages != want.max_messages
-    {
-        tracing::warn!(
-            stream = %want.name,
-            replicas = found.num_replicas,
-            storage = ?found.storage,
-            max_bytes = found.max_bytes,
-            max_messages = found.max_messages,
-            "existing stream differs from the options (kept as it is)"
-        );
-    }
-    Ok(())
+    unsafe_diffs
 }
 
 #[cfg(test)]
@@ -595,6 +589,11 @@ mod tests {
             .to_string();
         assert!(
             msg.contains("API level 1, below level 2 of nats-server 2.12.2"),
+            "{msg}"
+        );
+        assert!(msg.contains("it lacks atomic batch publish"), "{msg}");
+        assert!(
+            msg.contains("Upgrade the servers to 2.12.2 or later"),
             "{msg}"
         );
         assert!(check_server_capabilities("garbage", 2).is_ok());

@@ -8,6 +8,7 @@ use aether_core::{Error, Result};
 
 /// Where JetStream keeps the messages of Aether's streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Storage {
     /// On disk (the default, and the only choice for production).
     File,
@@ -28,16 +29,16 @@ pub enum Storage {
 /// let o = JetStreamStoreOptions::new()
 ///     .replicas(3)
 ///     .storage(Storage::File)
-///     .max_bytes(50 << 30)
+///     .max_bytes(Some(50 << 30))
 ///     .duplicate_window(Duration::from_secs(30));
 /// ```
 #[derive(Debug, Clone)]
 pub struct JetStreamStoreOptions {
     pub(crate) replicas: usize,
     pub(crate) storage: Storage,
-    pub(crate) max_bytes: i64,
-    pub(crate) max_messages: i64,
-    pub(crate) snapshot_max_bytes: i64,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) max_messages: Option<u64>,
+    pub(crate) snapshot_max_bytes: Option<u64>,
     pub(crate) duplicate_window: Duration,
     pub(crate) snapshots_retained: usize,
     pub(crate) retry_deadline: Duration,
@@ -57,9 +58,9 @@ impl Default for JetStreamStoreOptions {
         JetStreamStoreOptions {
             replicas: 1,
             storage: Storage::File,
-            max_bytes: -1,
-            max_messages: -1,
-            snapshot_max_bytes: -1,
+            max_bytes: None,
+            max_messages: None,
+            snapshot_max_bytes: None,
             duplicate_window: Duration::from_secs(30),
             snapshots_retained: 3,
             retry_deadline: Duration::from_secs(12),
@@ -104,34 +105,36 @@ impl JetStreamStoreOptions {
         self
     }
 
-    /// The most bytes the event stream of a namespace may hold (default -1: bounded only by
-    /// the server's JetStream storage). A full stream refuses appends; it never drops events.
+    /// The most bytes the event stream of a namespace may hold (default `None`: bounded
+    /// only by the server's JetStream storage). A full stream refuses appends; it never
+    /// drops events.
     ///
     /// ```
-    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().max_bytes(10 << 30);
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().max_bytes(Some(10 << 30));
     /// ```
-    pub fn max_bytes(mut self, bytes: i64) -> Self {
+    pub fn max_bytes(mut self, bytes: Option<u64>) -> Self {
         self.max_bytes = bytes;
         self
     }
 
-    /// The most messages (appends) the event stream of a namespace may hold (default -1:
-    /// no limit). A full stream refuses appends; it never drops events.
+    /// The most messages (appends) the event stream of a namespace may hold (default
+    /// `None`: no limit). A full stream refuses appends; it never drops events.
     ///
     /// ```
-    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().max_messages(1_000_000_000);
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().max_messages(Some(1_000_000_000));
     /// ```
-    pub fn max_messages(mut self, messages: i64) -> Self {
+    pub fn max_messages(mut self, messages: Option<u64>) -> Self {
         self.max_messages = messages;
         self
     }
 
-    /// The most bytes the snapshot stream of a namespace may hold (default -1: no limit).
+    /// The most bytes the snapshot stream of a namespace may hold (default `None`: no
+    /// limit).
     ///
     /// ```
-    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().snapshot_max_bytes(1 << 30);
+    /// let o = aether_store_jetstream::JetStreamStoreOptions::new().snapshot_max_bytes(Some(1 << 30));
     /// ```
-    pub fn snapshot_max_bytes(mut self, bytes: i64) -> Self {
+    pub fn snapshot_max_bytes(mut self, bytes: Option<u64>) -> Self {
         self.snapshot_max_bytes = bytes;
         self
     }
@@ -331,7 +334,29 @@ impl JetStreamStoreOptions {
                 "the request timeout must not be zero",
             ));
         }
+        for (name, limit) in [
+            ("max_bytes", self.max_bytes),
+            ("max_messages", self.max_messages),
+            ("snapshot_max_bytes", self.snapshot_max_bytes),
+        ] {
+            if limit.is_some_and(|l| l == 0 || i64::try_from(l).is_err()) {
+                return Err(Error::invalid(
+                    "store options",
+                    format!(
+                        "{name} must be None (no limit) or 1 to {}, not {}",
+                        i64::MAX,
+                        limit.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// A limit as JetStream's stream configuration says it: -1 for none. The limits are
+    /// validated to fit (see [`validate`](Self::validate)).
+    pub(crate) fn stream_limit(limit: Option<u64>) -> i64 {
+        limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX))
     }
 }
 
@@ -583,7 +608,7 @@ impl ConnectionOptions {
                 // Checked here, so a bad seed is named as such rather than reported as a
                 // failed authentication.
                 nkeys::KeyPair::from_seed(seed)
-                    .map_err(|e| Error::invalid("nkey", format!("not a valid NKey seed: {e}")))?;
+                    .map_err(|e| Error::invalid("nkey", "not a valid NKey seed").with_source(e))?;
                 async_nats::ConnectOptions::with_nkey(seed.clone())
             }
             Auth::CredentialsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
@@ -591,12 +616,13 @@ impl ConnectionOptions {
                 .map_err(|e| {
                     Error::invalid(
                         "credentials file",
-                        format!("cannot read {}: {e}", path.display()),
+                        format!("cannot read {}", path.display()),
                     )
+                    .with_source(e)
                 })?,
             Auth::Credentials(creds) => async_nats::ConnectOptions::with_credentials(creds)
                 .map_err(|e| {
-                    Error::invalid("credentials", format!("not a valid .creds content: {e}"))
+                    Error::invalid("credentials", "not a valid .creds content").with_source(e)
                 })?,
         };
         if self.require_tls {
@@ -630,14 +656,13 @@ impl ConnectionOptions {
 }
 
 /// The pause before reconnection attempt `attempts` (1 for the first): none for the first,
-/// then 2, 4, 8 ... ms up to `max`, less a random part of up to half.
+/// then Aether's [`Backoff`](aether_core::support::Backoff) from 2 ms up to `max`.
 fn reconnect_delay(attempts: usize, max: Duration) -> Duration {
     if attempts <= 1 {
         return Duration::ZERO;
     }
-    let exp = u32::try_from(attempts - 1).unwrap_or(u32::MAX).min(32);
-    let full = Duration::from_millis(1u64 << exp).min(max);
-    full.mul_f64(1.0 - fastrand::f64() / 2.0)
+    let backoff = aether_core::support::Backoff::with_bounds(Duration::from_millis(2), max);
+    backoff.nth_pause(u32::try_from(attempts - 1).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -713,6 +738,37 @@ mod tests {
             assert_eq!(e.kind(), aether_core::ErrorKind::InvalidInput);
             assert!(
                 e.to_string().contains("record_format must be 1 or 2"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_limit_is_none_and_limits_that_do_not_fit_are_refused() {
+        let o = JetStreamStoreOptions::new();
+        assert_eq!(
+            (o.max_bytes, o.max_messages, o.snapshot_max_bytes),
+            (None, None, None)
+        );
+        assert_eq!(JetStreamStoreOptions::stream_limit(None), -1);
+        assert_eq!(
+            JetStreamStoreOptions::stream_limit(Some(10 << 30)),
+            10 << 30
+        );
+        assert!(o.clone().max_bytes(Some(1)).validate().is_ok());
+        let bad = [
+            o.clone().max_bytes(Some(0)),
+            o.clone().max_messages(Some(u64::MAX)),
+            o.clone().snapshot_max_bytes(Some(1 << 63)),
+        ];
+        for (options, name) in bad
+            .iter()
+            .zip(["max_bytes", "max_messages", "snapshot_max_bytes"])
+        {
+            let e = options.validate().unwrap_err();
+            assert_eq!(e.kind(), aether_core::ErrorKind::InvalidInput);
+            assert!(
+                e.to_string().contains(&format!("{name} must be None")),
                 "{e}"
             );
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use aether_core::ActorId;
 use tokio::time::Instant;
 
-use crate::read::Page;
+use crate::direct::Page;
 
 const SHARDS: usize = 32;
 /// Pages kept per shard at most (a load without the read that normally follows leaves
@@ -42,16 +42,16 @@ pub(crate) struct Prefetch {
 impl Prefetch {
     pub(crate) fn new(capacity: usize) -> Self {
         Prefetch {
-            seed: aether_core::shard_seed(),
+            seed: aether_core::support::shard_seed(),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: capacity.div_ceil(SHARDS),
         }
     }
 
     fn shard(&self, actor: &ActorId) -> std::sync::MutexGuard<'_, Shard> {
-        self.shards[aether_core::shard_index(self.seed, actor.as_str(), SHARDS)]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        aether_core::support::lock(
+            &self.shards[aether_core::support::shard_index(self.seed, actor.as_str(), SHARDS)],
+        )
     }
 
     /// The position of the newest snapshot of `actor` this handle saw, if it knows one.
@@ -105,7 +105,7 @@ impl Prefetch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::Found;
+    use crate::direct::Found;
 
     fn page(n: usize) -> Page {
         Page {

@@ -1,166 +1,19 @@
-//! Reading: batch direct get for short ranges (one round trip), an ordered consumer for
-//! long histories (bounded memory), the stream leader where a replica lags.
+//! Reading an actor's events: pages by batch direct get (`direct`) for short ranges (one
+//! round trip each), an ordered consumer for long histories (bounded memory), the stream
+//! leader where a replica lags behind what the handle knows is stored.
 
 use aether_core::{ActorId, Error, Event, EventStream, Result, Version};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::stream::DirectGetErrorKind;
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
 use crate::cache::Tail;
+use crate::direct::Page;
 use crate::errors;
 use crate::record::{self, EventRecord};
 use crate::JetStreamEventStore;
 
-/// One batch direct get: the messages found and how many more match after them.
-pub(crate) struct Page {
-    pub(crate) msgs: Vec<Found>,
-    /// How many more messages match after this page, as the server reports it. Without
-    /// headers nats-server 2.15.1 does not count the messages it sent off this figure, so
-    /// it is an upper bound: a hint, never a reason to stop.
-    pub(crate) pending: u64,
-    /// Whether the server may have stopped for the batch size or byte limit rather than
-    /// for want of messages (then there may be more).
-    pub(crate) maybe_more: bool,
-    /// The stream sequence of the last message of the page (0 when there is none).
-    pub(crate) last_seq: u64,
-}
-
-/// A message of a batch read.
-pub(crate) struct Found {
-    /// Its stream sequence; 0 when the read asked for payloads only.
-    pub(crate) seq: u64,
-    /// Its subject; empty when the read asked for payloads only.
-    pub(crate) subject: String,
-    pub(crate) payload: bytes::Bytes,
-}
-
 impl JetStreamEventStore {
-    /// One batch direct get on `stream`: up to `batch` messages matching `subject` (wildcards
-    /// allowed) from stream sequence `seq`, in one round trip. Without `headers` the server
-    /// sends payloads only, which is several times faster per message (it then skips
-    /// copying and extending every stored header block); the page still tells the sequence
-    /// of its last message.
-    pub(crate) async fn direct_batch(
-        &self,
-        stream: &str,
-        subject: &str,
-        seq: u64,
-        batch: usize,
-        headers: bool,
-    ) -> Result<Page> {
-        let client = &self.inner.client;
-        let inbox = client.new_inbox();
-        let mut sub = client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| errors::map("subscribing for a batch read", e))?;
-        let request = serde_json::json!({
-            "seq": seq.max(1),
-            "next_by_subj": subject,
-            "batch": batch.max(1),
-            "max_bytes": self.inner.options.read_buffer_bytes,
-            "no_hdr": !headers,
-        });
-        client
-            .publish_with_reply(
-                format!("$JS.API.DIRECT.GET.{stream}"),
-                inbox,
-                request.to_string().into(),
-            )
-            .await
-            .map_err(|e| errors::map("requesting a batch read", e))?;
-        let timeout = self.inner.options.request_timeout;
-        // One timer for the whole batch, not one per message.
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
-        let mut msgs = Vec::new();
-        loop {
-            let next = tokio::select! {
-                biased;
-                m = sub.next() => Some(m),
-                () = &mut deadline => None,
-            };
-            let msg = match next {
-                Some(Some(m)) => m,
-                Some(None) => {
-                    return Err(Error::unavailable(
-                        "batch read",
-                        std::io::Error::other("the connection closed the reply subscription"),
-                    ))
-                }
-                None => {
-                    return Err(Error::Timeout(format!(
-                        "batch read of {subject} on {stream}: no complete reply within {timeout:?}"
-                    )))
-                }
-            };
-            match msg.status.map(|s| s.as_u16()) {
-                None | Some(200) => {
-                    let (seq, subject) = match (&msg.headers, headers) {
-                        (Some(h), true) => (
-                            h.get("Nats-Sequence")
-                                .and_then(|v| v.as_str().parse().ok())
-                                .unwrap_or(0),
-                            h.get("Nats-Subject")
-                                .map(|v| v.as_str().to_owned())
-                                .unwrap_or_default(),
-                        ),
-                        _ => (0, String::new()),
-                    };
-                    msgs.push(Found {
-                        seq,
-                        subject,
-                        payload: msg.payload,
-                    });
-                }
-                Some(204) => {
-                    let header = |name: &str| {
-                        msg.headers
-                            .as_ref()
-                            .and_then(|h| h.get(name))
-                            .and_then(|v| v.as_str().parse().ok())
-                            .unwrap_or(0)
-                    };
-                    // The server stops a batch early only when no message is left or the
-                    // byte limit is reached (it counts subject, stored headers and payload;
-                    // 1 KiB a message covers the headers Aether stores, with room to spare).
-                    let sent: usize = msgs.iter().map(|m| m.payload.len() + 1024).sum();
-                    return Ok(Page {
-                        pending: header("Nats-Num-Pending"),
-                        last_seq: header("Nats-Last-Sequence"),
-                        maybe_more: msgs.len() >= batch.max(1)
-                            || sent >= self.inner.options.read_buffer_bytes,
-                        msgs,
-                    });
-                }
-                Some(404) => {
-                    return Ok(Page {
-                        msgs,
-                        pending: 0,
-                        last_seq: 0,
-                        maybe_more: false,
-                    })
-                }
-                Some(503) => {
-                    return Err(Error::unavailable(
-                        format!("batch read on {stream}: no responders"),
-                        std::io::Error::other("no responders (no stream leader, or no stream)"),
-                    ))
-                }
-                Some(code) => {
-                    return Err(Error::Backend {
-                        message: format!(
-                            "batch read on {stream} refused: {code} {}",
-                            msg.description.unwrap_or_default()
-                        ),
-                        source: None,
-                    })
-                }
-            }
-        }
-    }
-
     /// What the handle knows is stored at least, if anything: its cache, or (when replicas
     /// may lag and the cache knows nothing) the stream leader's answer.
     async fn floor(&self, actor: &ActorId, subject: &str) -> Result<Option<Tail>> {
@@ -185,10 +38,9 @@ impl JetStreamEventStore {
                 .version);
         }
         let found = self
-            .last_message(
+            .direct_last_message(
                 &self.inner.events,
                 &subject,
-                true,
                 "reading the latest version",
                 deadline,
             )
@@ -224,20 +76,7 @@ impl JetStreamEventStore {
     ) -> Result<Option<(u64, Version)>> {
         let deadline = Instant::now() + self.inner.options.retry_deadline;
         let probe = |seq: u64| async move {
-            let found = self
-                .retrying(deadline, || async {
-                    match self
-                        .inner
-                        .events
-                        .direct_get_next_for_subject(subject, Some(seq))
-                        .await
-                    {
-                        Ok(m) => Ok(Some(m)),
-                        Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
-                        Err(e) => Err(errors::map("looking for a version", e)),
-                    }
-                })
-                .await?;
+            let found = self.direct_next_message(subject, seq, deadline).await?;
             found
                 .map(|m| {
                     Ok::<_, Error>((
@@ -255,7 +94,7 @@ impl JetStreamEventStore {
                     .0
             }
         };
-        Ok(crate::append::search_version(version, lo, tail.seq, probe)
+        Ok(crate::leader::search_version(version, lo, tail.seq, probe)
             .await?
             .map(|(seq, rec)| (seq, rec.first())))
     }
@@ -319,6 +158,37 @@ enum Phase {
 struct ConsumerRead {
     messages: pull::Ordered,
     _guard: ConsumerGuard,
+}
+
+impl ConsumerRead {
+    /// The next message of `actor`: its stream sequence, how many are pending after it,
+    /// and its payload; an error when none comes within `wait`.
+    async fn next(
+        &mut self,
+        wait: std::time::Duration,
+        actor: &ActorId,
+    ) -> Result<(u64, u64, bytes::Bytes)> {
+        let msg = match tokio::time::timeout(wait, self.messages.next()).await {
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => return Err(errors::map("reading with an ordered consumer", e)),
+            Ok(None) => {
+                return Err(Error::Unavailable {
+                    message: "reading with an ordered consumer: the consumer ended".into(),
+                    source: None,
+                })
+            }
+            Err(_) => {
+                return Err(Error::timeout(format!(
+                    "reading {actor}: no message from the ordered consumer within {wait:?}"
+                )))
+            }
+        };
+        let info = msg
+            .info()
+            .map_err(|e| Error::backend("an ordered consumer message without metadata", e))?;
+        let (seq, pending) = (info.stream_sequence, info.pending);
+        Ok((seq, pending, msg.message.payload))
+    }
 }
 
 /// Deletes an ordered consumer when the read that made it ends.
@@ -441,40 +311,8 @@ impl Reader {
         let rec: EventRecord = record::decode_events(payload, &self.actor, seq.unwrap_or(0))?;
         self.bytes_seen += payload.len();
         self.msgs_seen += 1;
-        match self.last {
-            None => {
-                let ok = if self.start_seq <= 1 {
-                    rec.first() == 1
-                } else {
-                    rec.first() <= self.from
-                };
-                if !ok {
-                    if self.start_seq > 1 {
-                        return Ok(false);
-                    }
-                    return Err(Error::Codec {
-                        message: format!(
-                            "the stored history of {} starts at version {}, not 1",
-                            self.actor,
-                            rec.first()
-                        ),
-                        source: None,
-                    });
-                }
-            }
-            Some(last) if rec.first() != last + 1 => {
-                let first = rec.first();
-                let broken = if first > last {
-                    format!("jumps from version {last} to {first}")
-                } else {
-                    format!("repeats version {first} after version {last}")
-                };
-                return Err(Error::Codec {
-                    message: format!("the stored history of {} {broken}", self.actor),
-                    source: None,
-                });
-            }
-            Some(_) => {}
+        if !self.continues(&rec)? {
+            return Ok(false);
         }
         self.last = Some(rec.last());
         self.last_time = Some(rec.time());
@@ -484,6 +322,25 @@ impl Reader {
         }
         out.extend(rec.into_events(&self.actor, self.from, self.to));
         Ok(true)
+    }
+
+    /// Whether `rec` continues the history read so far: the first message read must start
+    /// at version 1 (or, read from a start position, at or before `from`: `false` when it
+    /// does not, so the read starts over), every later one right after the last version.
+    fn continues(&self, rec: &EventRecord) -> Result<bool> {
+        let first = rec.first();
+        let broken = match self.last {
+            None if self.start_seq > 1 => return Ok(first <= self.from),
+            None if first == 1 => return Ok(true),
+            None => format!("starts at version {first}, not 1"),
+            Some(last) if first == last + 1 => return Ok(true),
+            Some(last) if first > last => format!("jumps from version {last} to {first}"),
+            Some(last) => format!("repeats version {first} after version {last}"),
+        };
+        Err(Error::Codec {
+            message: format!("the stored history of {} {broken}", self.actor),
+            source: None,
+        })
     }
 
     fn restart_from_first_message(&mut self) {
@@ -515,219 +372,229 @@ impl Reader {
         chunk
     }
 
+    /// The next chunk of events: the phases of the read run until one of them has events
+    /// to hand out, fails (which ends the read), or the read is done (`None`).
     async fn next_chunk_inner(&mut self) -> Option<Result<Vec<Event>>> {
         loop {
-            match &mut self.phase {
+            let wait = self.store.inner.options.request_timeout * 2;
+            let step = match &mut self.phase {
                 Phase::Done => return None,
-                Phase::Start => {
-                    self.floor = match self.store.floor(&self.actor, &self.subject).await {
-                        Ok(f) => f,
-                        Err(e) => return self.stop(e),
-                    };
-                    if let Some(f) = self.floor {
-                        if self.start_seq <= 1 && f.version >= 1 && self.from == f.version + 1 {
-                            // Everything before `from` is in messages up to the cached one.
-                            self.start_seq = f.seq + 1;
-                            self.next_seq = f.seq + 1;
-                            self.last = Some(f.version);
-                            self.tail_seq = Some(f.seq);
-                            self.last_time = Some(f.time);
-                        }
-                    }
-                    self.phase = Phase::Pages;
-                }
-                Phase::Pages => {
-                    let prefetched = if std::mem::take(&mut self.may_take_prefetch)
-                        && self.last.is_none()
-                        && self.next_seq == self.start_seq
-                    {
-                        self.store
-                            .inner
-                            .prefetch
-                            .take(&self.actor, self.start_seq - 1)
-                    } else {
-                        None
-                    };
-                    let fetched = match prefetched {
-                        Some(page) => Ok(page),
-                        None => {
-                            self.store
-                                .retrying(
-                                    Instant::now() + self.store.inner.options.retry_deadline,
-                                    || {
-                                        self.store.direct_batch(
-                                            &self.store.inner.names.events_stream,
-                                            &self.subject,
-                                            self.next_seq,
-                                            self.page,
-                                            false,
-                                        )
-                                    },
-                                )
-                                .await
-                        }
-                    };
-                    let page = match fetched {
-                        Ok(p) => p,
-                        Err(e) => return self.stop(e),
-                    };
-                    // At least one event a message: grown at most a few times.
-                    let mut out = Vec::with_capacity(page.msgs.len());
-                    let mut restarted = false;
-                    let mut whole_page = true;
-                    for (i, m) in page.msgs.iter().enumerate() {
-                        match self.absorb(None, &m.payload, &mut out) {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                restarted = true;
-                                break;
-                            }
-                            Err(e) => return self.stop(e),
-                        }
-                        if self.done() {
-                            whole_page = i + 1 == page.msgs.len();
-                            break;
-                        }
-                    }
-                    if restarted {
-                        // The start position was wrong: read again from the first message.
-                        self.restart_from_first_message();
-                        continue;
-                    }
-                    if whole_page && page.last_seq > 0 {
-                        self.next_seq = page.last_seq + 1;
-                        self.tail_seq = Some(page.last_seq);
-                    }
-                    if self.done() {
-                        self.phase = Phase::Done;
-                    } else if page.pending == 0 || page.msgs.is_empty() || !page.maybe_more {
-                        self.phase = if self.reached_floor() {
-                            Phase::Done
-                        } else {
-                            Phase::Leader
-                        };
-                    } else if self.may_skip
-                        && self.last.map_or(0, |l| l + 1) < self.from
-                        && page.pending > 4 * self.page as u64
-                    {
-                        // Far from `from` with a long way to go: find the message holding
-                        // it by binary search instead of reading everything before it.
-                        self.may_skip = false;
-                        match self
-                            .store
-                            .locate_replica(&self.actor, &self.subject, self.from, self.next_seq)
-                            .await
-                        {
-                            Ok(Some((seq, first))) => {
-                                self.next_seq = seq;
-                                self.last = Some(first - 1);
-                                self.tail_seq = None;
-                                self.last_time = None;
-                            }
-                            Ok(None) => {}
-                            Err(e) => return self.stop(e),
-                        }
-                    } else if self.may_use_consumer && page.pending > self.page as u64 {
-                        match self.start_consumer().await {
-                            Ok(c) => self.phase = Phase::Consumer(Box::new(c)),
-                            Err(e) => return self.stop(e),
-                        }
-                    }
-                    if !out.is_empty() {
-                        return Some(Ok(out));
-                    }
-                }
-                Phase::Consumer(c) => {
-                    let wait = self.store.inner.options.request_timeout * 2;
-                    let next = tokio::time::timeout(wait, c.messages.next()).await;
-                    let msg = match next {
-                        Ok(Some(Ok(m))) => m,
-                        Ok(Some(Err(e))) => {
-                            return self.stop(errors::map("reading with an ordered consumer", e))
-                        }
-                        Ok(None) => {
-                            return self.stop(Error::unavailable(
-                                "reading with an ordered consumer",
-                                std::io::Error::other("the consumer ended"),
-                            ))
-                        }
-                        Err(_) => {
-                            return self.stop(Error::Timeout(format!(
-                                "reading {}: no message from the ordered consumer within {wait:?}",
-                                self.actor
-                            )))
-                        }
-                    };
-                    let (seq, pending) = match msg.info() {
-                        Ok(i) => (i.stream_sequence, i.pending),
-                        Err(e) => {
-                            return self.stop(Error::Backend {
-                                message: format!(
-                                    "an ordered consumer message without metadata: {e}"
-                                ),
-                                source: None,
-                            })
-                        }
-                    };
-                    let mut out = Vec::new();
-                    match self.absorb(Some(seq), &msg.payload, &mut out) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            self.restart_from_first_message();
-                            continue;
-                        }
-                        Err(e) => return self.stop(e),
-                    }
-                    if self.done() || (pending == 0 && self.reached_floor()) {
-                        self.phase = Phase::Done;
-                    }
-                    if !out.is_empty() {
-                        return Some(Ok(out));
-                    }
-                }
-                Phase::Leader => {
-                    // A replica answered without what this handle knows is stored.
-                    let deadline = Instant::now() + self.store.inner.options.retry_deadline;
-                    let next = self
-                        .store
-                        .leader_next_message(
-                            &self.store.inner.events,
-                            &self.subject,
-                            self.next_seq,
-                            deadline,
-                        )
-                        .await;
-                    let msg = match next {
-                        Ok(Some(m)) => m,
-                        Ok(None) => {
-                            self.phase = Phase::Done;
-                            continue;
-                        }
-                        Err(e) => return self.stop(e),
-                    };
-                    let mut out = Vec::new();
-                    match self.absorb(Some(msg.sequence), &msg.payload, &mut out) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            self.restart_from_first_message();
-                            continue;
-                        }
-                        Err(e) => return self.stop(e),
-                    }
-                    if self.done() || self.reached_floor() {
-                        // Caught up with what is known; the rest comes from the replicas.
-                        self.phase = if self.done() {
-                            Phase::Done
-                        } else {
-                            Phase::Pages
-                        };
-                    }
-                    if !out.is_empty() {
-                        return Some(Ok(out));
-                    }
-                }
+                Phase::Start => self.start().await,
+                Phase::Pages => self.read_page().await,
+                Phase::Consumer(c) => match c.next(wait, &self.actor).await {
+                    Ok((seq, pending, payload)) => self.take_consumed(seq, pending, &payload),
+                    Err(e) => Err(e),
+                },
+                Phase::Leader => self.read_from_leader().await,
+            };
+            match step {
+                Ok(None) => {}
+                Ok(Some(out)) => return Some(Ok(out)),
+                Err(e) => return self.stop(e),
             }
         }
+    }
+
+    /// The start: learns what is known to be stored, and starts right after the cached
+    /// tail when the read begins just past it.
+    async fn start(&mut self) -> Result<Option<Vec<Event>>> {
+        self.floor = self.store.floor(&self.actor, &self.subject).await?;
+        if let Some(f) = self.floor {
+            if self.start_seq <= 1 && f.version >= 1 && self.from == f.version + 1 {
+                // Everything before `from` is in messages up to the cached one.
+                self.start_seq = f.seq + 1;
+                self.next_seq = f.seq + 1;
+                self.last = Some(f.version);
+                self.tail_seq = Some(f.seq);
+                self.last_time = Some(f.time);
+            }
+        }
+        self.phase = Phase::Pages;
+        Ok(None)
+    }
+
+    /// One page by batch direct get (or the one read while the snapshot loaded), its
+    /// events taken in, then the next phase chosen.
+    async fn read_page(&mut self) -> Result<Option<Vec<Event>>> {
+        let page = self.fetch_page().await?;
+        let Some((out, whole_page)) = self.absorb_page(&page)? else {
+            // The start position was wrong: read again from the first message.
+            self.restart_from_first_message();
+            return Ok(None);
+        };
+        if whole_page && page.last_seq > 0 {
+            self.next_seq = page.last_seq + 1;
+            self.tail_seq = Some(page.last_seq);
+        } else if whole_page && !page.msgs.is_empty() && !self.done() {
+            // The page said nothing of where it ended (a replica ended the batch without
+            // its end-of-batch status): the next read must not start again from
+            // `next_seq`, which would repeat the page.
+            if !self.reposition_after_last().await? {
+                self.phase = Phase::Done;
+                return Ok((!out.is_empty()).then_some(out));
+            }
+        }
+        self.after_page(&page).await?;
+        Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// Moves the read to the message right after the last version read, found through the
+    /// stream leader; `false` when no later version is stored.
+    async fn reposition_after_last(&mut self) -> Result<bool> {
+        let Some(last) = self.last else {
+            return Ok(true);
+        };
+        let deadline = Instant::now() + self.store.inner.options.retry_deadline;
+        let store = &self.store;
+        let (tail, _) = Box::pin(store.leader_tail(&self.actor, &self.subject, deadline)).await?;
+        if tail.version <= last {
+            return Ok(false);
+        }
+        let found = Box::pin(store.locate(
+            &self.actor,
+            &self.subject,
+            last + 1,
+            None,
+            tail.seq,
+            deadline,
+        ))
+        .await?;
+        let Some((seq, _)) = found else {
+            return Ok(false);
+        };
+        tracing::debug!(actor = %self.actor, seq, last, "a page without its position; moved");
+        self.next_seq = seq;
+        // Where `last` itself is stored is not known: nothing is cached for it.
+        self.tail_seq = None;
+        Ok(true)
+    }
+
+    /// The next page: the one prefetched while the snapshot loaded, when the read starts
+    /// right after that snapshot; else a batch direct get from `next_seq`.
+    async fn fetch_page(&mut self) -> Result<Page> {
+        let may_take = std::mem::take(&mut self.may_take_prefetch);
+        if may_take && self.last.is_none() && self.next_seq == self.start_seq {
+            let prefetch = &self.store.inner.prefetch;
+            if let Some(page) = prefetch.take(&self.actor, self.start_seq - 1) {
+                return Ok(page);
+            }
+        }
+        let deadline = Instant::now() + self.store.inner.options.retry_deadline;
+        self.store
+            .retrying(deadline, || {
+                self.store.direct_batch(
+                    &self.store.inner.names.events_stream,
+                    &self.subject,
+                    self.next_seq,
+                    self.page,
+                    false,
+                )
+            })
+            .await
+    }
+
+    /// Takes in the messages of `page` up to the end of the range: its events and whether
+    /// every message was taken; `None` when the read must start over from the first
+    /// message.
+    fn absorb_page(&mut self, page: &Page) -> Result<Option<(Vec<Event>, bool)>> {
+        // At least one event a message: grown at most a few times.
+        let mut out = Vec::with_capacity(page.msgs.len());
+        for (i, m) in page.msgs.iter().enumerate() {
+            if !self.absorb(None, &m.payload, &mut out)? {
+                return Ok(None);
+            }
+            if self.done() {
+                return Ok(Some((out, i + 1 == page.msgs.len())));
+            }
+        }
+        Ok(Some((out, true)))
+    }
+
+    /// Chooses what follows `page`: done; the leader, when the replica has less than what
+    /// is known to be stored; a jump ahead to `from`; an ordered consumer for a long way to
+    /// go; or the next page.
+    async fn after_page(&mut self, page: &Page) -> Result<()> {
+        let page_len = self.page as u64;
+        if self.done() {
+            self.phase = Phase::Done;
+        } else if page.pending == 0 || page.msgs.is_empty() || !page.maybe_more {
+            self.phase = if self.reached_floor() {
+                Phase::Done
+            } else {
+                Phase::Leader
+            };
+        } else if self.may_skip
+            && self.last.map_or(0, |l| l + 1) < self.from
+            && page.pending > 4 * page_len
+        {
+            // Far from `from` with a long way to go: find the message holding it by binary
+            // search instead of reading everything before it.
+            self.may_skip = false;
+            self.skip_to_from().await?;
+        } else if self.may_use_consumer && page.pending > page_len {
+            self.phase = Phase::Consumer(Box::new(self.start_consumer().await?));
+        }
+        Ok(())
+    }
+
+    /// Moves the read to the message holding `from`, when a binary search finds it.
+    async fn skip_to_from(&mut self) -> Result<()> {
+        let found = self
+            .store
+            .locate_replica(&self.actor, &self.subject, self.from, self.next_seq)
+            .await?;
+        if let Some((seq, first)) = found {
+            self.next_seq = seq;
+            self.last = Some(first - 1);
+            self.tail_seq = None;
+            self.last_time = None;
+        }
+        Ok(())
+    }
+
+    /// Takes in the message at stream sequence `seq` from the ordered consumer, with
+    /// `pending` messages after it.
+    fn take_consumed(
+        &mut self,
+        seq: u64,
+        pending: u64,
+        payload: &bytes::Bytes,
+    ) -> Result<Option<Vec<Event>>> {
+        let mut out = Vec::new();
+        if !self.absorb(Some(seq), payload, &mut out)? {
+            self.restart_from_first_message();
+            return Ok(None);
+        }
+        if self.done() || (pending == 0 && self.reached_floor()) {
+            self.phase = Phase::Done;
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// One message from the stream leader: a replica answered without what this handle
+    /// knows is stored. Once caught up with that, the rest comes from the replicas.
+    async fn read_from_leader(&mut self) -> Result<Option<Vec<Event>>> {
+        let deadline = Instant::now() + self.store.inner.options.retry_deadline;
+        let events = &self.store.inner.events;
+        let next = self
+            .store
+            .leader_next_message(events, &self.subject, self.next_seq, deadline)
+            .await?;
+        let Some(msg) = next else {
+            self.phase = Phase::Done;
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        if !self.absorb(Some(msg.sequence), &msg.payload, &mut out)? {
+            self.restart_from_first_message();
+            return Ok(None);
+        }
+        if self.done() {
+            self.phase = Phase::Done;
+        } else if self.reached_floor() {
+            self.phase = Phase::Pages;
+        }
+        Ok((!out.is_empty()).then_some(out))
     }
 
     async fn start_consumer(&mut self) -> Result<ConsumerRead> {

@@ -8,8 +8,8 @@ use bytes::{Bytes, BytesMut};
 use futures::future::try_join_all;
 use tokio::time::Instant;
 
+use crate::direct::Found;
 use crate::errors;
-use crate::read::Found;
 use crate::record::{self, ChunkRef, SnapshotHead};
 use crate::JetStreamEventStore;
 
@@ -27,43 +27,7 @@ impl JetStreamEventStore {
             ));
         }
         let deadline = Instant::now() + self.inner.options.retry_deadline;
-        let subject = self.inner.names.events(&actor);
-        // Where the event at `v` is stored: the replay after the snapshot starts right after.
-        let (seq, v_is_last) = match self.inner.cache.get(&actor) {
-            Some(t) if t.version == v => (t.seq, true),
-            _ => {
-                let (now, rec) = self.leader_tail(&actor, &subject, deadline).await?;
-                if now.version < v {
-                    return Err(Error::invalid(
-                        "snapshot",
-                        format!(
-                            "snapshot of {actor} at version {v} is beyond its latest version {}",
-                            now.version
-                        ),
-                    ));
-                }
-                match rec {
-                    Some(r) if r.first() <= v => (now.seq, r.last() == v),
-                    _ => match self
-                        .locate(&actor, &subject, v, None, now.seq, deadline)
-                        .await?
-                    {
-                        Some((seq, r)) => (seq, r.last() == v),
-                        None => {
-                            return Err(Error::Backend {
-                                message: format!(
-                                    "cannot find the message holding version {v} of {actor}"
-                                ),
-                                source: None,
-                            })
-                        }
-                    },
-                }
-            }
-        };
-        snapshot.position = StorePosition(if v_is_last { seq } else { seq - 1 });
-
-        let head_subject = self.inner.names.snapshot(&actor);
+        snapshot.position = self.position_of(&actor, v, deadline).await?;
         let retained_before = self.snapshot_heads(&actor).await.unwrap_or_default();
         // A snapshot below the newest retained one could never be the newest: not kept, as
         // in every store. This keeps the last saved head the one at the highest version,
@@ -72,51 +36,119 @@ impl JetStreamEventStore {
             tracing::debug!(actor = %actor, version = v, "snapshot below the newest retained one: not kept");
             return Ok(());
         }
+        let head = self.encode_head(&snapshot).await?;
+        self.publish_head(&actor, head, deadline).await?;
+        self.inner.prefetch.remember(&actor, snapshot.position.0);
+        self.purge_evicted(&actor, &retained_before).await;
+        Ok(())
+    }
+
+    /// The store position a snapshot of `actor` at version `v` is taken at: that of the
+    /// message holding `v` when `v` is its last event, else the one before it (the replay
+    /// after the snapshot starts right after the position).
+    async fn position_of(
+        &self,
+        actor: &ActorId,
+        v: Version,
+        deadline: Instant,
+    ) -> Result<StorePosition> {
+        let (seq, v_is_last) = match self.inner.cache.get(actor) {
+            Some(t) if t.version == v => (t.seq, true),
+            _ => self.message_holding(actor, v, deadline).await?,
+        };
+        Ok(StorePosition(if v_is_last { seq } else { seq - 1 }))
+    }
+
+    /// The stream sequence of the message holding version `v` of `actor`, from the stream
+    /// leader, and whether `v` is its last event.
+    async fn message_holding(
+        &self,
+        actor: &ActorId,
+        v: Version,
+        deadline: Instant,
+    ) -> Result<(u64, bool)> {
+        let subject = self.inner.names.events(actor);
+        let (now, rec) = self.leader_tail(actor, &subject, deadline).await?;
+        if now.version < v {
+            return Err(Error::invalid(
+                "snapshot",
+                format!(
+                    "snapshot of {actor} at version {v} is beyond its latest version {}",
+                    now.version
+                ),
+            ));
+        }
+        if let Some(r) = rec.filter(|r| r.first() <= v) {
+            return Ok((now.seq, r.last() == v));
+        }
+        match self
+            .locate(actor, &subject, v, None, now.seq, deadline)
+            .await?
+        {
+            Some((seq, r)) => Ok((seq, r.last() == v)),
+            None => Err(Error::Backend {
+                message: format!("cannot find the message holding version {v} of {actor}"),
+                source: None,
+            }),
+        }
+    }
+
+    /// The head record of `snapshot`: its state inline when the head fits in a message,
+    /// else a reference to the chunks its state is stored in first.
+    async fn encode_head(&self, snapshot: &ActorSnapshot) -> Result<Bytes> {
         let limit = self.max_append_bytes();
         // A head is longer than its state: a state over the limit is not encoded inline.
-        let inline = if snapshot.state.len() <= limit {
-            Some(record::encode_snapshot(&snapshot, None)?).filter(|head| head.len() <= limit)
-        } else {
-            None
-        };
-        let head = match inline {
-            Some(head) => head,
-            None => {
-                let chunk_size = limit.max(1024);
-                let id = uuid::Uuid::new_v4().simple().to_string();
-                let count = snapshot.state.len().div_ceil(chunk_size);
-                let count32 = u32::try_from(count)
-                    .map_err(|_| Error::invalid("snapshot", "the state is too large to store"))?;
-                let mut acks = Vec::with_capacity(count);
-                for (i, chunk) in snapshot.state.chunks(chunk_size).enumerate() {
-                    let mut headers = HeaderMap::new();
-                    headers.insert(CHUNK_HEADER, i.to_string().as_str());
-                    let msg = PublishMessage::build()
-                        .payload(snapshot.state.slice_ref(chunk))
-                        .headers(headers);
-                    let ack = self
-                        .inner
-                        .js
-                        .send_publish(self.inner.names.chunk(&actor, &id, i as u32), msg)
-                        .await
-                        .map_err(|e| errors::map("storing a snapshot chunk", e))?;
-                    acks.push(async move {
-                        ack.await
-                            .map_err(|e| errors::map("storing a snapshot chunk", e))
-                    });
-                }
-                try_join_all(acks).await?;
-                record::encode_snapshot(
-                    &snapshot,
-                    Some(ChunkRef {
-                        id,
-                        count: count32,
-                        len: snapshot.state.len() as u64,
-                    }),
-                )?
+        if snapshot.state.len() <= limit {
+            let head = record::encode_snapshot(snapshot, None)?;
+            if head.len() <= limit {
+                return Ok(Bytes::from(head));
             }
-        };
-        let head = Bytes::from(head);
+        }
+        let chunks = self.store_chunks(snapshot, limit.max(1024)).await?;
+        Ok(Bytes::from(record::encode_snapshot(
+            snapshot,
+            Some(chunks),
+        )?))
+    }
+
+    /// Stores the state of `snapshot` in chunk messages of `chunk_size` bytes, on subjects
+    /// of a new save id, all acknowledged before this returns.
+    async fn store_chunks(&self, snapshot: &ActorSnapshot, chunk_size: usize) -> Result<ChunkRef> {
+        let actor = &snapshot.actor_id;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let count = u32::try_from(snapshot.state.len().div_ceil(chunk_size)).map_err(|e| {
+            Error::invalid("snapshot", "the state is too large to store").with_source(e)
+        })?;
+        let mut acks = Vec::new();
+        for (i, chunk) in (0..count).zip(snapshot.state.chunks(chunk_size)) {
+            let mut headers = HeaderMap::new();
+            headers.insert(CHUNK_HEADER, itoa::Buffer::new().format(i));
+            let msg = PublishMessage::build()
+                .payload(snapshot.state.slice_ref(chunk))
+                .headers(headers);
+            let ack = self
+                .inner
+                .js
+                .send_publish(self.inner.names.chunk(actor, &id, i), msg)
+                .await
+                .map_err(|e| errors::map("storing a snapshot chunk", e))?;
+            acks.push(async move {
+                ack.await
+                    .map_err(|e| errors::map("storing a snapshot chunk", e))
+            });
+        }
+        try_join_all(acks).await?;
+        Ok(ChunkRef {
+            id,
+            count,
+            len: snapshot.state.len() as u64,
+        })
+    }
+
+    /// Publishes the head record `head` on the snapshot subject of `actor`, retrying
+    /// transient failures until `deadline`.
+    async fn publish_head(&self, actor: &ActorId, head: Bytes, deadline: Instant) -> Result<()> {
+        let head_subject = self.inner.names.snapshot(actor);
         // One id for every send of this head: a re-send (after a lost connection or a lost
         // acknowledgement) is dropped as a duplicate instead of evicting an older snapshot.
         let head_id = uuid::Uuid::new_v4().simple().to_string();
@@ -135,20 +167,22 @@ impl JetStreamEventStore {
             ack.await.map_err(|e| errors::map("storing a snapshot", e))
         })
         .await?;
-        self.inner.prefetch.remember(&actor, snapshot.position.0);
+        Ok(())
+    }
 
-        // The stream dropped the oldest heads beyond the retained number: drop their chunks.
+    /// The stream dropped the oldest heads beyond the retained number when the new one was
+    /// stored: their chunks are purged (a failure is logged; the chunks stay unread).
+    async fn purge_evicted(&self, actor: &ActorId, retained_before: &[(u64, SnapshotHead)]) {
         let retained = self.inner.options.snapshots_retained;
         let evicted = (retained_before.len() + 1).saturating_sub(retained);
         for (_, old) in retained_before.iter().take(evicted) {
             if let Some(c) = &old.chunks {
-                let filter = self.inner.names.chunks(&actor, &c.id);
+                let filter = self.inner.names.chunks(actor, &c.id);
                 if let Err(e) = self.inner.snapshots.purge().filter(filter).await {
-                    tracing::warn!(actor = %actor, error = %e, "could not purge the chunks of a dropped snapshot");
+                    tracing::warn!(actor = %actor, error = &e as &dyn std::error::Error, "could not purge the chunks of a dropped snapshot");
                 }
             }
         }
-        Ok(())
     }
 
     pub(crate) async fn load_snapshot_impl(
@@ -223,15 +257,14 @@ impl JetStreamEventStore {
     async fn newest_head(&self, actor: &ActorId) -> Result<Option<(u64, SnapshotHead)>> {
         let subject = self.inner.names.snapshot(actor);
         let deadline = Instant::now() + self.inner.options.retry_deadline;
-        let msg = self
-            .last_message(
-                &self.inner.snapshots,
-                &subject,
-                self.inner.replica_reads,
-                "loading a snapshot",
-                deadline,
-            )
-            .await?;
+        let (stream, what) = (&self.inner.snapshots, "loading a snapshot");
+        let msg = if self.inner.replica_reads {
+            self.direct_last_message(stream, &subject, what, deadline)
+                .await?
+        } else {
+            self.leader_last_message(stream, &subject, what, deadline)
+                .await?
+        };
         msg.map(|m| {
             Ok((
                 m.sequence,

@@ -5,11 +5,14 @@
 //! before streams carried the registry metadata are adopted.
 #![cfg(feature = "itest")]
 
+mod common;
+
 use aether_core::{ActorId, ErrorKind, EventStore, ExpectedVersion, Namespace, NewEvent};
-use aether_store_jetstream::async_nats::{self, jetstream};
+use aether_store_jetstream::async_nats::jetstream;
 use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
 use aether_testkit::conformance::unique_namespace;
 use aether_testkit::NatsServer;
+use common::raw_jetstream;
 
 const REGISTRY: &str = "aether_registry";
 
@@ -19,6 +22,16 @@ async fn open(
     options: JetStreamStoreOptions,
 ) -> aether_core::Result<JetStreamEventStore> {
     JetStreamEventStore::connect(&server.url(), ns.clone(), options).await
+}
+
+/// Opens `ns` with `options`, which must fail as `NotFound` (no retry brings back what is
+/// missing); returns the error's message.
+async fn refused(server: &NatsServer, ns: &Namespace, options: JetStreamStoreOptions) -> String {
+    let e = open(server, ns, options)
+        .await
+        .expect_err("the open must be refused");
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    e.to_string()
 }
 
 /// A namespace with one event stored on `acc-1`.
@@ -33,10 +46,6 @@ async fn used_namespace(server: &NatsServer, name: &str) -> anyhow::Result<Names
         )
         .await?;
     Ok(ns)
-}
-
-async fn raw(server: &NatsServer) -> anyhow::Result<jetstream::Context> {
-    Ok(jetstream::new(async_nats::connect(server.url()).await?))
 }
 
 /// The registry value the error message tells the operator to put back.
@@ -55,19 +64,30 @@ async fn events_of(server: &NatsServer, ns: &Namespace) -> anyhow::Result<u64> {
     Ok(store.latest_version(&ActorId::new("acc-1")?).await?)
 }
 
+/// Follows the refusal's `message`: puts back the registry value it names, after which
+/// `ns` opens again with its one event.
+async fn restore_as_told(
+    server: &NatsServer,
+    registry: &jetstream::kv::Store,
+    ns: &Namespace,
+    message: &str,
+) -> anyhow::Result<()> {
+    registry
+        .put(ns.as_str(), entry_to_restore(message, ns).into())
+        .await?;
+    assert_eq!(events_of(server, ns).await?, 1);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_registry_bucket_with_surviving_streams_is_an_error_until_restored(
 ) -> anyhow::Result<()> {
     let server = NatsServer::start();
     let ns = used_namespace(&server, "lostbucket").await?;
-    let js = raw(&server).await?;
+    let js = raw_jetstream(&server).await?;
     js.delete_key_value(REGISTRY).await?;
 
-    let e = open(&server, &ns, JetStreamStoreOptions::new())
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let text = e.to_string();
+    let text = refused(&server, &ns, JetStreamStoreOptions::new()).await;
     for says in [
         format!("namespace {ns} is not registered"),
         format!("AETHER_EV_{ns} holds messages"),
@@ -89,11 +109,7 @@ async fn a_deleted_registry_bucket_with_surviving_streams_is_an_error_until_rest
             ..Default::default()
         })
         .await?;
-    registry
-        .put(ns.as_str(), entry_to_restore(&text, &ns).into())
-        .await?;
-    assert_eq!(events_of(&server, &ns).await?, 1);
-    Ok(())
+    restore_as_told(&server, &registry, &ns, &text).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,15 +118,11 @@ async fn a_deleted_registry_key_with_surviving_streams_is_an_error_until_restore
     let server = NatsServer::start();
     let ns = used_namespace(&server, "lostkey").await?;
     let untouched = used_namespace(&server, "otherns").await?;
-    let js = raw(&server).await?;
+    let js = raw_jetstream(&server).await?;
     let registry = js.get_key_value(REGISTRY).await?;
     registry.delete(ns.as_str()).await?;
 
-    let e = open(&server, &ns, JetStreamStoreOptions::new())
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let text = e.to_string();
+    let text = refused(&server, &ns, JetStreamStoreOptions::new()).await;
     assert!(
         text.contains(&format!("registry bucket {REGISTRY} has no key {ns}"))
             && !text.contains("nats kv add"),
@@ -126,11 +138,7 @@ async fn a_deleted_registry_key_with_surviving_streams_is_an_error_until_restore
         "other namespaces open"
     );
 
-    registry
-        .put(ns.as_str(), entry_to_restore(&text, &ns).into())
-        .await?;
-    assert_eq!(events_of(&server, &ns).await?, 1);
-    Ok(())
+    restore_as_told(&server, &registry, &ns, &text).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,15 +146,13 @@ async fn with_everything_deleted_only_create_if_missing_false_refuses_an_empty_s
 ) -> anyhow::Result<()> {
     let server = NatsServer::start();
     let ns = used_namespace(&server, "allgone").await?;
-    let js = raw(&server).await?;
+    let js = raw_jetstream(&server).await?;
     js.delete_stream(format!("AETHER_EV_{ns}")).await?;
     js.delete_stream(format!("AETHER_SN_{ns}")).await?;
     js.delete_key_value(REGISTRY).await?;
 
     let strict = JetStreamStoreOptions::new().create_if_missing(false);
-    let e = open(&server, &ns, strict.clone()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let text = e.to_string();
+    let text = refused(&server, &ns, strict.clone()).await;
     assert!(
         text.contains(&format!("namespace {ns} does not exist"))
             && text.contains("create_if_missing(true)"),
@@ -166,16 +172,14 @@ async fn with_everything_deleted_only_create_if_missing_false_refuses_an_empty_s
 async fn create_if_missing_false_refuses_an_unknown_namespace_and_creates_nothing(
 ) -> anyhow::Result<()> {
     let server = NatsServer::start();
-    let js = raw(&server).await?;
+    let js = raw_jetstream(&server).await?;
     let strict = JetStreamStoreOptions::new().create_if_missing(false);
     let ns = unique_namespace("typo");
-    let e = open(&server, &ns, strict.clone()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let text = refused(&server, &ns, strict.clone()).await;
     assert!(
-        e.to_string()
-            .contains(&format!("namespace {ns} does not exist"))
-            && e.to_string().contains("no namespace has been created"),
-        "{e}"
+        text.contains(&format!("namespace {ns} does not exist"))
+            && text.contains("no namespace has been created"),
+        "{text}"
     );
     let mut names = js.stream_names();
     use futures::TryStreamExt;
@@ -187,11 +191,10 @@ async fn create_if_missing_false_refuses_an_unknown_namespace_and_creates_nothin
 
     // With a registry holding another namespace, the message names the missing key.
     used_namespace(&server, "known").await?;
-    let e = open(&server, &ns, strict).await.unwrap_err();
+    let text = refused(&server, &ns, strict).await;
     assert!(
-        e.to_string()
-            .contains(&format!("registry bucket {REGISTRY} has no key {ns}")),
-        "{e}"
+        text.contains(&format!("registry bucket {REGISTRY} has no key {ns}")),
+        "{text}"
     );
     Ok(())
 }
@@ -200,7 +203,7 @@ async fn create_if_missing_false_refuses_an_unknown_namespace_and_creates_nothin
 async fn streams_carry_their_registry_entry_and_older_ones_are_adopted() -> anyhow::Result<()> {
     let server = NatsServer::start();
     let ns = used_namespace(&server, "adopt").await?;
-    let js = raw(&server).await?;
+    let js = raw_jetstream(&server).await?;
     let ours = ["aether.registry", "aether.namespace", "aether.format"];
     for stream in [format!("AETHER_EV_{ns}"), format!("AETHER_SN_{ns}")] {
         let mut config = js.get_stream(&stream).await?.cached_info().config.clone();
@@ -229,15 +232,14 @@ async fn empty_streams_without_an_entry_are_an_unfinished_first_open_and_are_fin
     let server = NatsServer::start();
     let ns = unique_namespace("unfinished");
     open(&server, &ns, JetStreamStoreOptions::new()).await?;
-    let js = raw(&server).await?;
+    let js = raw_jetstream(&server).await?;
     let registry = js.get_key_value(REGISTRY).await?;
     // As if the first open had stopped after creating the streams.
     registry.purge(ns.as_str()).await?;
 
     let strict = JetStreamStoreOptions::new().create_if_missing(false);
-    let e = open(&server, &ns, strict).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    assert!(e.to_string().contains("unfinished first open"), "{e}");
+    let text = refused(&server, &ns, strict).await;
+    assert!(text.contains("unfinished first open"), "{text}");
 
     open(&server, &ns, JetStreamStoreOptions::new()).await?;
     assert!(
@@ -278,14 +280,10 @@ async fn a_vanished_stream_names_how_to_start_over_and_doing_so_starts_empty() -
     store
         .save_snapshot(aether_core::ActorSnapshot::new(actor, 1, 1, b"s".to_vec()))
         .await?;
-    let js = raw(&server).await?;
+    let js = raw_jetstream(&server).await?;
     js.delete_stream(format!("AETHER_EV_{ns}")).await?;
 
-    let e = open(&server, &ns, JetStreamStoreOptions::new())
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let text = e.to_string();
+    let text = refused(&server, &ns, JetStreamStoreOptions::new()).await;
     assert!(
         text.contains("has vanished") && text.contains(&format!("(AETHER_SN_{ns})")),
         "{text}"
@@ -296,10 +294,8 @@ async fn a_vanished_stream_names_how_to_start_over_and_doing_so_starts_empty() -
         .await?
         .delete(ns.as_str())
         .await?;
-    let e = open(&server, &ns, JetStreamStoreOptions::new())
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("is not registered"), "{e}");
+    let text = refused(&server, &ns, JetStreamStoreOptions::new()).await;
+    assert!(text.contains("is not registered"), "{text}");
     // As the message says: whatever remains of the streams, and the key.
     js.delete_stream(format!("AETHER_SN_{ns}")).await?;
     assert_eq!(events_of(&server, &ns).await?, 0);

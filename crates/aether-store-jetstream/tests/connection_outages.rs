@@ -28,6 +28,17 @@ async fn until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Kills `server` and waits until `store` sees the lost connection (within 3 s).
+async fn kill_and_see_it(server: &NatsServer, store: &JetStreamEventStore) {
+    server.kill();
+    until(
+        "the store to see the lost connection",
+        Duration::from_secs(3),
+        || !store.health().connected,
+    )
+    .await;
+}
+
 /// Appends one event after another to `actor`, recording when each was acknowledged.
 async fn append_until_stopped(
     store: JetStreamEventStore,
@@ -79,13 +90,7 @@ async fn appends_in_flight_when_the_server_dies_are_stored_once_soon_after_it_re
         })
         .await;
         let waiting_at_kill = store.health().appends_waiting;
-        server.kill();
-        until(
-            "the store to see the lost connection",
-            Duration::from_secs(3),
-            || !store.health().connected,
-        )
-        .await;
+        kill_and_see_it(&server, &store).await;
         let h = store.health();
         assert_eq!(h.disconnects, round + 1, "{h}");
         assert!(h.outage().is_some());
@@ -146,13 +151,7 @@ async fn an_operation_given_up_during_an_outage_names_the_lost_connection() -> a
     store
         .append(&actor, ExpectedVersion::Exact(0), vec![ev(1)])
         .await?;
-    server.kill();
-    until(
-        "the store to see the lost connection",
-        Duration::from_secs(3),
-        || !store.health().connected,
-    )
-    .await;
+    kill_and_see_it(&server, &store).await;
     let err = store
         .append(&actor, ExpectedVersion::Exact(1), vec![ev(2)])
         .await

@@ -11,13 +11,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aether_core::{
-    ActorId, ActorSnapshot, CommandRecord, ErrorKind, Event, EventStore, EventStoreExt,
+    ActorId, ActorSnapshot, Appended, CommandRecord, ErrorKind, Event, EventStore, EventStoreExt,
     ExpectedVersion, Metadata, Namespace, NewEvent, OffsetDateTime, Uuid,
 };
-use aether_store_jetstream::async_nats::{self, jetstream, HeaderMap};
+use aether_store_jetstream::async_nats::jetstream::{self, stream::Stream};
+use aether_store_jetstream::async_nats::HeaderMap;
 use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
 use aether_testkit::conformance::unique_namespace;
 use aether_testkit::NatsServer;
+use common::raw_jetstream;
 use futures::TryStreamExt;
 use rmpv::Value;
 
@@ -29,10 +31,6 @@ async fn store(server: &NatsServer, ns: &Namespace, format: u32) -> JetStreamEve
     )
     .await
     .expect("open the store")
-}
-
-async fn js(server: &NatsServer) -> anyhow::Result<jetstream::Context> {
-    Ok(jetstream::new(async_nats::connect(server.url()).await?))
 }
 
 /// What the actor runtime appends for one command: causation and correlation ids on every
@@ -153,39 +151,33 @@ fn raw_record(
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn format_2_records_and_snapshot_heads_follow_the_documented_layout() -> anyhow::Result<()> {
-    // A small max_payload, so a snapshot of 200 KiB is stored in chunks.
-    let server = NatsServer::builder().max_payload(64 * 1024).start();
-    let ns = unique_namespace("layout");
-    let s = store(&server, &ns, 2).await;
-    let js = js(&server).await?;
-    let actor = ActorId::new("acc-doc/1")?; // `/` makes the subject token escape it
-    let subject = format!("aether.ev.{ns}.{}", actor.to_token());
-    assert!(subject.ends_with("acc-doc_2F1"), "{subject}");
+/// The keys every snapshot head starts with; an inline head adds `state`, a chunked one
+/// `chunks`.
+const HEAD_KEYS: [&str; 6] = [
+    "format",
+    "actor",
+    "version",
+    "schema",
+    "position",
+    "timestamp",
+];
 
-    let mut events = command_events(
-        b"\x81\xa7balance\x45",
-        Some(("Withdraw", 0xfeed_beef_0123_4567)),
-    );
-    events[0]
-        .metadata
-        .headers
-        .insert("tenant".into(), "t-1".into());
-    let first = s
-        .append(&actor, ExpectedVersion::Exact(0), events.clone())
-        .await?;
-    let second_event = NewEvent::new("Noted", vec![0u8; 300])
-        .with_metadata(Metadata::new().correlation_id(Uuid::from_u128(7)));
-    let second = s
-        .append(&actor, ExpectedVersion::Exact(2), vec![second_event])
-        .await?;
-    let stored = s.read_all(&actor).await?;
-    assert_eq!(stored.len(), 3);
+/// `HEAD_KEYS` followed by `last`.
+fn head_keys(last: &'static str) -> Vec<&'static str> {
+    HEAD_KEYS.iter().copied().chain([last]).collect()
+}
 
-    let stream = js.get_stream(s.events_stream()).await?;
-    // The first append: every key of the record, the event, its metadata and command.
-    let msg = stream.get_raw_message(first.position.0).await?;
+/// The first append of the layout test (a command's two events, `events`, stored at
+/// sequence `first` with versions 1 and 2 read back as `stored`): every key of the record,
+/// the events, their metadata and the command.
+async fn check_first_record(
+    stream: &Stream,
+    subject: &str,
+    first: u64,
+    events: &[NewEvent],
+    stored: &[Event],
+) -> anyhow::Result<()> {
+    let msg = stream.get_raw_message(first).await?;
     assert_eq!(msg.subject.as_str(), subject);
     assert_eq!(header(&msg.headers, "Aether-First-Version"), "1");
     assert_eq!(header(&msg.headers, "Aether-Count"), "2");
@@ -212,19 +204,32 @@ async fn format_2_records_and_snapshot_heads_follow_the_documented_layout() -> a
     assert_eq!(string(&rec, "type"), "Account");
     let evs = get(&rec, "events").as_array().expect("an array");
     assert_eq!(evs.len(), 2);
-    assert_eq!(keys(&evs[0]), ["id", "type", "data", "meta", "cmd"]);
-    assert_eq!(bin(&evs[0], "id"), events[0].id.as_bytes());
-    assert_eq!(string(&evs[0], "type"), "Withdrawn");
-    assert_eq!(bin(&evs[0], "data"), &events[0].data[..]);
-    let meta = get(&evs[0], "meta");
+    check_command_event(&evs[0], &events[0]);
+    // The second event: metadata (ids, no headers) but no command.
+    assert_eq!(keys(&evs[1]), ["id", "type", "data", "meta"]);
+    assert_eq!(
+        get(get(&evs[1], "meta"), "headers").as_map().map(Vec::len),
+        Some(0)
+    );
+    Ok(())
+}
+
+/// The first event of a command as stored (`ev`) against what was appended (`event`): its
+/// id, type and data, its metadata with ids and headers, and the command record.
+fn check_command_event(ev: &Value, event: &NewEvent) {
+    assert_eq!(keys(ev), ["id", "type", "data", "meta", "cmd"]);
+    assert_eq!(bin(ev, "id"), event.id.as_bytes());
+    assert_eq!(string(ev, "type"), "Withdrawn");
+    assert_eq!(bin(ev, "data"), &event.data[..]);
+    let meta = get(ev, "meta");
     assert_eq!(keys(meta), ["correlation_id", "causation_id", "headers"]);
     assert_eq!(
         bin(meta, "correlation_id"),
-        events[0].metadata.correlation_id.unwrap().as_bytes()
+        event.metadata.correlation_id.unwrap().as_bytes()
     );
     assert_eq!(
         bin(meta, "causation_id"),
-        events[0].metadata.causation_id.unwrap().as_bytes()
+        event.metadata.causation_id.unwrap().as_bytes()
     );
     let headers: BTreeMap<&str, &str> = get(meta, "headers")
         .as_map()
@@ -233,25 +238,22 @@ async fn format_2_records_and_snapshot_heads_follow_the_documented_layout() -> a
         .map(|(k, v)| (k.as_str().unwrap(), v.as_str().unwrap()))
         .collect();
     assert_eq!(headers, BTreeMap::from([("tenant", "t-1")]));
-    let cmd = get(&evs[0], "cmd");
+    let cmd = get(ev, "cmd");
     assert_eq!(keys(cmd), ["reply", "variant", "hash"]);
     assert_eq!(bin(cmd, "reply"), b"\x81\xa7balance\x45");
     assert_eq!(string(cmd, "variant"), "Withdraw");
     assert_eq!(uint(cmd, "hash"), 0xfeed_beef_0123_4567);
-    // The second event: metadata (ids, no headers) but no command.
-    assert_eq!(keys(&evs[1]), ["id", "type", "data", "meta"]);
-    assert_eq!(
-        get(get(&evs[1], "meta"), "headers").as_map().map(Vec::len),
-        Some(0)
-    );
+}
 
-    // The second append: no aggregate type, a correlation id only (the causation id nil).
-    let msg = stream.get_raw_message(second.position.0).await?;
+/// The second append of the layout test, at sequence `second` after the first at `first`:
+/// no aggregate type, a correlation id only (the causation id nil).
+async fn check_second_record(stream: &Stream, first: u64, second: u64) -> anyhow::Result<()> {
+    let msg = stream.get_raw_message(second).await?;
     assert_eq!(header(&msg.headers, "Aether-First-Version"), "3");
     assert_eq!(header(&msg.headers, "Aether-Count"), "1");
     assert_eq!(
         header(&msg.headers, "Nats-Expected-Last-Subject-Sequence"),
-        first.position.0.to_string()
+        first.to_string()
     );
     let rec = decode(&msg.payload);
     assert_eq!(keys(&rec), ["format", "actor", "first", "time", "events"]);
@@ -261,8 +263,11 @@ async fn format_2_records_and_snapshot_heads_follow_the_documented_layout() -> a
     let meta = get(ev, "meta");
     assert_eq!(bin(meta, "correlation_id"), Uuid::from_u128(7).as_bytes());
     assert!(get(meta, "causation_id").is_nil());
+    Ok(())
+}
 
-    // An event without metadata or command: three keys.
+/// An event without metadata or command: three keys.
+async fn check_bare_event(s: &JetStreamEventStore, stream: &Stream) -> anyhow::Result<()> {
     let bare = ActorId::new("bare")?;
     let appended = s
         .append(
@@ -276,29 +281,25 @@ async fn format_2_records_and_snapshot_heads_follow_the_documented_layout() -> a
         keys(&get(&rec, "events").as_array().unwrap()[0]),
         ["id", "type", "data"]
     );
+    Ok(())
+}
 
-    // A snapshot head with its state inline, at version 2: its position is the sequence of
-    // the message holding version 2, the last event of that message.
+/// A snapshot head with its state inline, at version 2: its position is `first`, the
+/// sequence of the message holding version 2, the last event of that message.
+async fn check_inline_snapshot_head(
+    s: &JetStreamEventStore,
+    snapshots: &Stream,
+    actor: &ActorId,
+    first: u64,
+) -> anyhow::Result<()> {
     s.save_snapshot(ActorSnapshot::new(actor.clone(), 2, 3, b"small".to_vec()))
         .await?;
-    let snapshots = js.get_stream(s.snapshots_stream()).await?;
-    let head_subject = format!("aether.sn.{ns}.{}", actor.to_token());
+    let head_subject = format!("aether.sn.{}.{}", s.namespace(), actor.to_token());
     let head = snapshots
         .get_last_raw_message_by_subject(&head_subject)
         .await?;
     let rec = decode(&head.payload);
-    assert_eq!(
-        keys(&rec),
-        [
-            "format",
-            "actor",
-            "version",
-            "schema",
-            "position",
-            "timestamp",
-            "state"
-        ]
-    );
+    assert_eq!(keys(&rec), head_keys("state"));
     assert_eq!(uint(&rec, "format"), 1);
     assert_eq!(string(&rec, "actor"), "acc-doc/1");
     assert_eq!(
@@ -307,37 +308,36 @@ async fn format_2_records_and_snapshot_heads_follow_the_documented_layout() -> a
             uint(&rec, "schema"),
             uint(&rec, "position")
         ),
-        (2, 3, first.position.0)
+        (2, 3, first)
     );
-    let loaded = s.load_snapshot(&actor, None).await?.unwrap();
+    let loaded = s.load_snapshot(actor, None).await?.unwrap();
     assert_eq!(
         nanos(&rec, "timestamp"),
         loaded.timestamp.unix_timestamp_nanos()
     );
     assert_eq!(bin(&rec, "state"), b"small");
+    Ok(())
+}
 
-    // A large state: chunks on `<head subject>.<save id>.<index>`, each with `Aether-Chunk`,
-    // and a head with `chunks` instead of `state`.
+/// A large state at version 3 (stored at sequence `second`): chunks on
+/// `<head subject>.<save id>.<index>`, each with `Aether-Chunk`, and a head with `chunks`
+/// instead of `state`.
+async fn check_chunked_snapshot_head(
+    s: &JetStreamEventStore,
+    snapshots: &Stream,
+    actor: &ActorId,
+    second: u64,
+) -> anyhow::Result<()> {
     let big: Vec<u8> = (0..200 * 1024).map(|i| (i % 251) as u8).collect();
     s.save_snapshot(ActorSnapshot::new(actor.clone(), 3, 1, big.clone()))
         .await?;
+    let head_subject = format!("aether.sn.{}.{}", s.namespace(), actor.to_token());
     let head = snapshots
         .get_last_raw_message_by_subject(&head_subject)
         .await?;
     let rec = decode(&head.payload);
-    assert_eq!(
-        keys(&rec),
-        [
-            "format",
-            "actor",
-            "version",
-            "schema",
-            "position",
-            "timestamp",
-            "chunks"
-        ]
-    );
-    assert_eq!(uint(&rec, "position"), second.position.0);
+    assert_eq!(keys(&rec), head_keys("chunks"));
+    assert_eq!(uint(&rec, "position"), second);
     let chunks = get(&rec, "chunks");
     assert_eq!(keys(chunks), ["id", "count", "len"]);
     let id = string(chunks, "id");
@@ -358,9 +358,12 @@ async fn format_2_records_and_snapshot_heads_follow_the_documented_layout() -> a
     }
     assert!(count > 1);
     assert_eq!(state, big);
-    assert_eq!(s.load_snapshot(&actor, None).await?.unwrap().state, big);
+    assert_eq!(s.load_snapshot(actor, None).await?.unwrap().state, big);
+    Ok(())
+}
 
-    // The namespace registry: a JSON value under the namespace's key.
+/// The namespace registry: a JSON value under the namespace's key.
+async fn check_registry_entry(js: &jetstream::Context, ns: &Namespace) -> anyhow::Result<()> {
     let registry = js.get_key_value("aether_registry").await?;
     let entry: serde_json::Value =
         serde_json::from_slice(&registry.get(ns.as_str()).await?.expect("an entry"))?;
@@ -374,6 +377,48 @@ async fn format_2_records_and_snapshot_heads_follow_the_documented_layout() -> a
         "{created}"
     );
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn format_2_records_and_snapshot_heads_follow_the_documented_layout() -> anyhow::Result<()> {
+    // A small max_payload, so a snapshot of 200 KiB is stored in chunks.
+    let server = NatsServer::builder().max_payload(64 * 1024).start();
+    let ns = unique_namespace("layout");
+    let s = store(&server, &ns, 2).await;
+    let js = raw_jetstream(&server).await?;
+    let actor = ActorId::new("acc-doc/1")?; // `/` makes the subject token escape it
+    let subject = format!("aether.ev.{ns}.{}", actor.to_token());
+    assert!(subject.ends_with("acc-doc_2F1"), "{subject}");
+
+    let mut events = command_events(
+        b"\x81\xa7balance\x45",
+        Some(("Withdraw", 0xfeed_beef_0123_4567)),
+    );
+    events[0]
+        .metadata
+        .headers
+        .insert("tenant".into(), "t-1".into());
+    let first = s
+        .append(&actor, ExpectedVersion::Exact(0), events.clone())
+        .await?;
+    let second_event = NewEvent::new("Noted", vec![0u8; 300])
+        .with_metadata(Metadata::new().correlation_id(Uuid::from_u128(7)));
+    let second = s
+        .append(&actor, ExpectedVersion::Exact(2), vec![second_event])
+        .await?;
+    let stored = s.read_all(&actor).await?;
+    assert_eq!(stored.len(), 3);
+
+    let stream = js.get_stream(s.events_stream()).await?;
+    let (first, second) = (first.position.0, second.position.0);
+    check_first_record(&stream, &subject, first, &events, &stored).await?;
+    check_second_record(&stream, first, second).await?;
+    check_bare_event(&s, &stream).await?;
+
+    let snapshots = js.get_stream(s.snapshots_stream()).await?;
+    check_inline_snapshot_head(&s, &snapshots, &actor, first).await?;
+    check_chunked_snapshot_head(&s, &snapshots, &actor, second).await?;
+    check_registry_entry(&js, &ns).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,24 +464,10 @@ async fn a_snapshot_inside_a_multi_event_append_is_positioned_before_that_messag
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_format_1_store_writes_what_format_1_readers_read_and_retries_stay_duplicates(
-) -> anyhow::Result<()> {
-    let server = NatsServer::start();
-    let ns = unique_namespace("format1");
-    let v1 = store(&server, &ns, 1).await;
-    let actor = ActorId::new("acc-upgrade")?;
-    let reply = b"\x81\xa7balance\xcd\x01\x00";
-    let events = command_events(reply, Some(("Withdraw", 99)));
-    let appended = v1
-        .append(&actor, ExpectedVersion::Exact(0), events.clone())
-        .await?;
-
-    // What a format-1 reader expects: `format: 1`, no aggregate type, no `cmd`, and the
-    // reply as the lowercase hex `aether-reply` header of the first event.
-    let js = js(&server).await?;
-    let stream = js.get_stream(v1.events_stream()).await?;
-    let msg = stream.get_raw_message(appended.position.0).await?;
+/// What a format-1 reader expects of the record at `seq`: `format: 1`, no aggregate type,
+/// no `cmd`, and the reply as the lowercase hex `aether-reply` header of the first event.
+async fn check_format_1_record(stream: &Stream, seq: u64, reply: &[u8]) -> anyhow::Result<()> {
+    let msg = stream.get_raw_message(seq).await?;
     let rec = decode(&msg.payload);
     assert_eq!(keys(&rec), ["format", "actor", "first", "time", "events"]);
     assert_eq!(uint(&rec, "format"), 1);
@@ -450,63 +481,74 @@ async fn a_format_1_store_writes_what_format_1_readers_read_and_retries_stay_dup
         keys(get(get(&evs[1], "meta"), "headers")),
         Vec::<&str>::new()
     );
+    Ok(())
+}
 
-    // A retry is recognised however it comes: the same handle, a fresh format-1 handle, a
-    // format-2 handle, an `Any` append; never taken for other content.
-    let fresh_v1 = store(&server, &ns, 1).await;
-    let v2 = store(&server, &ns, 2).await;
-    for handle in [&v1, &fresh_v1, &v2] {
+/// The handles of the format-1 test on one namespace: the format-1 handle that wrote, a
+/// fresh format-1 one and a format-2 one.
+struct Handles {
+    v1: JetStreamEventStore,
+    fresh_v1: JetStreamEventStore,
+    v2: JetStreamEventStore,
+}
+
+/// A retry of the format-1 append of `events` (acknowledged as `appended`, with `reply`)
+/// is recognised however it comes: the same handle, a fresh format-1 handle, a format-2
+/// handle, an `Any` append; never taken for other content.
+async fn check_format_1_retries(
+    h: &Handles,
+    actor: &ActorId,
+    events: &[NewEvent],
+    appended: &Appended,
+    reply: &[u8],
+) -> anyhow::Result<()> {
+    for handle in [&h.v1, &h.fresh_v1, &h.v2] {
         let again = handle
-            .append(&actor, ExpectedVersion::Exact(0), events.clone())
+            .append(actor, ExpectedVersion::Exact(0), events.to_vec())
             .await?;
         assert!(again.duplicate);
         assert_eq!((again.version, again.position), (2, appended.position));
     }
-    let again = v1
-        .append(&actor, ExpectedVersion::Any, events.clone())
-        .await?;
+    let again =
+        h.v1.append(actor, ExpectedVersion::Any, events.to_vec())
+            .await?;
     assert!(again.duplicate, "{again:?}");
     // The variant and hash are not in a format-1 record: they cannot tell a retry apart.
-    let mut other_hash = events.clone();
+    let mut other_hash = events.to_vec();
     other_hash[0].command = Some(CommandRecord::new(reply.to_vec()).into());
     assert!(
-        v2.append(&actor, ExpectedVersion::Exact(0), other_hash)
+        h.v2.append(actor, ExpectedVersion::Exact(0), other_hash)
             .await?
             .duplicate
     );
     // Another reply is other content.
-    let mut other_reply = events.clone();
+    let mut other_reply = events.to_vec();
     other_reply[0].command = Some(CommandRecord::new(b"\x01".to_vec()).into());
-    for handle in [&fresh_v1, &v2] {
+    for handle in [&h.fresh_v1, &h.v2] {
         let e = handle
-            .append(&actor, ExpectedVersion::Exact(0), other_reply.clone())
+            .append(actor, ExpectedVersion::Exact(0), other_reply.clone())
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     }
+    Ok(())
+}
 
-    // Step 2 of the upgrade: format-2 appends after format-1 ones, one history.
-    let later = command_events(b"\x07", None);
-    let appended2 = v2
-        .append(&actor, ExpectedVersion::Exact(2), later.clone())
-        .await?;
-    assert_eq!(appended2.version, 4);
-    let rec = decode(&stream.get_raw_message(appended2.position.0).await?.payload);
-    assert_eq!(uint(&rec, "format"), 2);
-    // A retry of the format-2 append through a format-1 handle: still a duplicate.
-    assert!(
-        fresh_v1
-            .append(&actor, ExpectedVersion::Exact(2), later.clone())
-            .await?
-            .duplicate
-    );
-    let reader = store(&server, &ns, 2).await;
-    let read = reader.read(&actor, 1, u64::MAX, 100).await?;
-    let streamed = reader.read_all(&actor).await?;
+/// Reads the mixed history of `actor` back on `reader`: the format-1 `events` (with
+/// `reply` as a header) then the format-2 `later` ones, in time order.
+async fn check_mixed_history(
+    reader: &JetStreamEventStore,
+    actor: &ActorId,
+    events: &[NewEvent],
+    later: &[NewEvent],
+    reply: &[u8],
+) -> anyhow::Result<()> {
+    let read = reader.read(actor, 1, u64::MAX, 100).await?;
+    let streamed = reader.read_all(actor).await?;
     assert_eq!(read, streamed);
     assert_eq!(read.len(), 4);
     let (old, new) = read.split_at(2);
-    for (e, n) in old.iter().zip(&events) {
+    for (e, n) in old.iter().zip(events) {
         assert_eq!(
             (e.id, &e.event_type, &e.data),
             (n.id, &n.event_type, &n.data)
@@ -522,7 +564,7 @@ async fn a_format_1_store_writes_what_format_1_readers_read_and_retries_stay_dup
             .map(String::as_str),
         Some(hex(reply).as_str())
     );
-    for (e, n) in new.iter().zip(&later) {
+    for (e, n) in new.iter().zip(later) {
         assert!(n.same_content(e), "{n:?} {e:?}");
         assert_eq!(e.aggregate_type(), Some("Account"));
     }
@@ -530,6 +572,48 @@ async fn a_format_1_store_writes_what_format_1_readers_read_and_retries_stay_dup
     assert_eq!(&new[0].command.as_ref().unwrap().reply[..], b"\x07");
     assert!(read.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_1_store_writes_what_format_1_readers_read_and_retries_stay_duplicates(
+) -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("format1");
+    let v1 = store(&server, &ns, 1).await;
+    let actor = ActorId::new("acc-upgrade")?;
+    let reply = b"\x81\xa7balance\xcd\x01\x00";
+    let events = command_events(reply, Some(("Withdraw", 99)));
+    let appended = v1
+        .append(&actor, ExpectedVersion::Exact(0), events.clone())
+        .await?;
+
+    let js = raw_jetstream(&server).await?;
+    let stream = js.get_stream(v1.events_stream()).await?;
+    check_format_1_record(&stream, appended.position.0, reply).await?;
+    let h = Handles {
+        v1,
+        fresh_v1: store(&server, &ns, 1).await,
+        v2: store(&server, &ns, 2).await,
+    };
+    check_format_1_retries(&h, &actor, &events, &appended, reply).await?;
+
+    // Step 2 of the upgrade: format-2 appends after format-1 ones, one history.
+    let later = command_events(b"\x07", None);
+    let appended2 =
+        h.v2.append(&actor, ExpectedVersion::Exact(2), later.clone())
+            .await?;
+    assert_eq!(appended2.version, 4);
+    let rec = decode(&stream.get_raw_message(appended2.position.0).await?.payload);
+    assert_eq!(uint(&rec, "format"), 2);
+    // A retry of the format-2 append through a format-1 handle: still a duplicate.
+    assert!(
+        h.fresh_v1
+            .append(&actor, ExpectedVersion::Exact(2), later.clone())
+            .await?
+            .duplicate
+    );
+    let reader = store(&server, &ns, 2).await;
+    check_mixed_history(&reader, &actor, &events, &later, reply).await
 }
 
 /// The fixture's messages: (stream, seq, subject, headers, payload).
@@ -570,15 +654,9 @@ fn fixture() -> Vec<FixtureMessage> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn format_1_records_of_the_previous_version_replay_through_a_real_stream(
-) -> anyhow::Result<()> {
-    let server = NatsServer::start();
-    let ns = unique_namespace("fixture");
-    let s = store(&server, &ns, 2).await;
-    let js = js(&server).await?;
-    // The captured messages, in their order, with their headers, into this namespace's
-    // streams: they land at the sequences they had.
+/// Publishes the captured messages, in their order, with their headers, into the streams
+/// of `ns`: they land at the sequences they had.
+async fn publish_fixture(js: &jetstream::Context, ns: &Namespace) -> anyhow::Result<()> {
     for (stream, seq, subject, headers, payload) in fixture() {
         let subject = subject.replacen(".fixture.", &format!(".{ns}."), 1);
         let mut map = HeaderMap::new();
@@ -592,12 +670,20 @@ async fn format_1_records_of_the_previous_version_replay_through_a_real_stream(
         assert_eq!(ack.sequence, seq, "{stream}");
         assert!(!ack.duplicate);
     }
+    Ok(())
+}
 
-    let fresh = store(&server, &ns, 2).await;
-    let alice = ActorId::new("acc-alice")?;
-    let command = |n: u128| Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n);
-    let read = fresh.read(&alice, 1, u64::MAX, 100).await?;
-    assert_eq!(read, fresh.read_all(&alice).await?);
+/// The fixture's command ids: `0190...7000-8000-...` plus `n`.
+fn fixture_command(n: u128) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
+}
+
+/// The fixture's `acc-alice`, read through `fresh`: five events of four commands, the
+/// replies as `aether-reply` headers, no aggregate type or command record.
+async fn check_fixture_alice(fresh: &JetStreamEventStore, alice: &ActorId) -> anyhow::Result<()> {
+    let command = fixture_command;
+    let read = fresh.read(alice, 1, u64::MAX, 100).await?;
+    assert_eq!(read, fresh.read_all(alice).await?);
     let summary: Vec<(u64, &str, Option<Uuid>, Option<&str>)> = read
         .iter()
         .map(|e| {
@@ -639,25 +725,33 @@ async fn format_1_records_of_the_previous_version_replay_through_a_real_stream(
         .iter()
         .all(|e| e.aggregate_type.is_none() && e.command.is_none()));
     assert_eq!(read[2].timestamp, read[3].timestamp, "one append, one time");
-    assert_eq!(fresh.latest_version(&alice).await?, 5);
+    assert_eq!(fresh.latest_version(alice).await?, 5);
+    Ok(())
+}
 
-    // Snapshots: the newest, and one at or below version 4, each followed by the events
-    // after it.
-    let after = |snap: ActorSnapshot| {
-        let fresh = fresh.clone();
-        async move {
-            let events: Vec<Event> = fresh.read_after_snapshot(&snap).try_collect().await?;
-            anyhow::Ok(events.iter().map(|e| e.version).collect::<Vec<_>>())
-        }
-    };
-    let newest = fresh.load_snapshot(&alice, None).await?.unwrap();
+/// The versions `fresh` reads after `snap`.
+async fn versions_after(
+    fresh: &JetStreamEventStore,
+    snap: ActorSnapshot,
+) -> anyhow::Result<Vec<u64>> {
+    let events: Vec<Event> = fresh.read_after_snapshot(&snap).try_collect().await?;
+    Ok(events.iter().map(|e| e.version).collect())
+}
+
+/// The fixture's snapshots: the newest, and one at or below version 4, each followed by the
+/// events after it.
+async fn check_fixture_snapshots(
+    fresh: &JetStreamEventStore,
+    alice: &ActorId,
+    raw: &ActorId,
+) -> anyhow::Result<()> {
+    let newest = fresh.load_snapshot(alice, None).await?.unwrap();
     assert_eq!((newest.version, newest.position.0), (5, 4));
-    assert_eq!(after(newest).await?, Vec::<u64>::new());
-    let at4 = fresh.load_snapshot(&alice, Some(4)).await?.unwrap();
+    assert_eq!(versions_after(fresh, newest).await?, Vec::<u64>::new());
+    let at4 = fresh.load_snapshot(alice, Some(4)).await?.unwrap();
     assert_eq!((at4.version, at4.position.0), (4, 3));
-    assert_eq!(after(at4).await?, [5]);
-    let raw = ActorId::new("raw-1")?;
-    let snap = fresh.load_snapshot(&raw, None).await?.unwrap();
+    assert_eq!(versions_after(fresh, at4).await?, [5]);
+    let snap = fresh.load_snapshot(raw, None).await?.unwrap();
     assert_eq!(
         (
             snap.version,
@@ -667,16 +761,20 @@ async fn format_1_records_of_the_previous_version_replay_through_a_real_stream(
         ),
         (2, 7, 5, &b"raw-state"[..])
     );
-    assert_eq!(after(snap).await?, [3]);
+    assert_eq!(versions_after(fresh, snap).await?, [3]);
     let bob = ActorId::new("acc-bob")?;
     assert_eq!(fresh.load_snapshot(&bob, None).await?.unwrap().version, 1);
-    let raw_events = fresh.read_all(&raw).await?;
+    let raw_events = fresh.read_all(raw).await?;
     assert_eq!(
         raw_events[0].metadata,
         Metadata::new().header("k", "v").header("tenant", "t-1")
     );
+    Ok(())
+}
 
-    // A retry of the captured raw append is recognised against the format-1 record.
+/// A retry of the captured raw append of `raw` is recognised against the format-1 record;
+/// the same ids with other data are refused.
+async fn check_fixture_retry(fresh: &JetStreamEventStore, raw: &ActorId) -> anyhow::Result<()> {
     let mut retry = vec![
         NewEvent::new("RawA", b"first".to_vec())
             .with_id(Uuid::from_u128(0xa1))
@@ -687,16 +785,33 @@ async fn format_1_records_of_the_previous_version_replay_through_a_real_stream(
             .with_metadata(Metadata::new().correlation_id(Uuid::from_u128(0xc1))),
     ];
     let again = fresh
-        .append(&raw, ExpectedVersion::Exact(0), retry.clone())
+        .append(raw, ExpectedVersion::Exact(0), retry.clone())
         .await?;
     assert!(again.duplicate);
     assert_eq!((again.version, again.position.0), (3, 6));
     retry[1].data = bytes::Bytes::from_static(b"other");
     let e = fresh
-        .append(&raw, ExpectedVersion::Exact(0), retry)
+        .append(raw, ExpectedVersion::Exact(0), retry)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn format_1_records_of_the_previous_version_replay_through_a_real_stream(
+) -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let ns = unique_namespace("fixture");
+    let s = store(&server, &ns, 2).await;
+    publish_fixture(&raw_jetstream(&server).await?, &ns).await?;
+
+    let fresh = store(&server, &ns, 2).await;
+    let alice = ActorId::new("acc-alice")?;
+    let raw = ActorId::new("raw-1")?;
+    check_fixture_alice(&fresh, &alice).await?;
+    check_fixture_snapshots(&fresh, &alice, &raw).await?;
+    check_fixture_retry(&fresh, &raw).await?;
 
     // The history goes on in format 2.
     let next = command_events(b"\x01", Some(("Withdraw", 1)));
@@ -714,7 +829,7 @@ async fn timestamps_never_go_backwards_after_a_record_stamped_ahead() -> anyhow:
     let server = NatsServer::start();
     let ns = unique_namespace("clock");
     let a = store(&server, &ns, 2).await;
-    let js = js(&server).await?;
+    let js = raw_jetstream(&server).await?;
     let actor = ActorId::new("acc-clock")?;
     let subject = format!("aether.ev.{ns}.{}", actor.to_token());
     // Another writer's clock an hour ahead: version 1 is stamped in the future.

@@ -1,7 +1,8 @@
 //! Behaviour of the JetStream store beyond the shared conformance suite: hostile bytes on a
-//! store subject, the open-time checks (JetStream off, credentials, replicas on a single
-//! server, unsafe existing streams, a vanished stream), oversized appends against a small
-//! `max_payload`, and the one-round-trip append path.
+//! store subject, the open-time checks (JetStream off, replicas on a single server, unsafe
+//! existing streams), chunked snapshots against a small `max_payload`, long reads, and the
+//! one-round-trip append path. (Credentials, a vanished stream and oversized appends are
+//! tested once, end to end, in the workspace's `tests/tests`.)
 #![cfg(feature = "itest")]
 
 mod common;
@@ -13,9 +14,10 @@ use aether_core::{
     NewEvent,
 };
 use aether_store_jetstream::async_nats::{self, jetstream};
-use aether_store_jetstream::{ConnectionOptions, JetStreamEventStore, JetStreamStoreOptions};
+use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
 use aether_testkit::conformance::unique_namespace;
-use aether_testkit::{Auth, NatsServer};
+use aether_testkit::NatsServer;
+use common::raw_jetstream;
 use futures::TryStreamExt;
 
 fn ev(tag: &str) -> NewEvent {
@@ -38,7 +40,7 @@ async fn hostile_bytes_on_a_store_subject_are_codec_errors() -> anyhow::Result<(
         .await?;
 
     // Someone publishes raw bytes on the actor's subject, bypassing Aether.
-    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let js = raw_jetstream(&server).await?;
     let subject = format!("aether.ev.{ns}.{}", actor.to_token());
     for bad in [&b"\xc1\xff garbage"[..], b"", b"{\"json\":true}"] {
         js.publish(subject.clone(), bytes::Bytes::copy_from_slice(bad))
@@ -96,48 +98,6 @@ async fn a_server_without_jetstream_is_refused_with_a_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_are_passed_through_and_refusals_say_so() -> anyhow::Result<()> {
-    for (auth, good, bad) in [
-        (
-            Auth::user_password("app", "s3cret"),
-            ConnectionOptions::new().user_and_password("app", "s3cret"),
-            ConnectionOptions::new().user_and_password("app", "wrong"),
-        ),
-        (
-            Auth::token("t0ken"),
-            ConnectionOptions::new().token("t0ken"),
-            ConnectionOptions::new(),
-        ),
-    ] {
-        let server = NatsServer::builder().auth(auth).start();
-        let ns = unique_namespace("auth");
-        let e = JetStreamEventStore::connect(
-            &server.url(),
-            ns.clone(),
-            JetStreamStoreOptions::new().connection(bad),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-        assert!(e.to_string().contains("credentials"), "{e}");
-        let s = JetStreamEventStore::connect(
-            &server.url(),
-            ns,
-            JetStreamStoreOptions::new().connection(good),
-        )
-        .await?;
-        let a = ActorId::new("acc-1")?;
-        assert_eq!(
-            s.append(&a, ExpectedVersion::Exact(0), vec![ev("ok")])
-                .await?
-                .version,
-            1
-        );
-    }
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_beyond_a_single_server_are_invalid_input() {
     let server = NatsServer::start();
     let e = JetStreamEventStore::connect(
@@ -152,43 +112,10 @@ async fn replicas_beyond_a_single_server_are_invalid_input() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_vanished_stream_is_an_error_and_never_recreated_empty() -> anyhow::Result<()> {
-    let server = NatsServer::start();
-    let ns = unique_namespace("vanish");
-    let s = store(&server, &ns).await;
-    let a = ActorId::new("acc-1")?;
-    s.append(&a, ExpectedVersion::Exact(0), vec![ev("one")])
-        .await?;
-
-    let js = jetstream::new(async_nats::connect(server.url()).await?);
-    js.delete_stream(s.events_stream()).await?;
-
-    // The open handle reports the loss instead of writing into a new, empty stream.
-    let e = s
-        .append(&a, ExpectedVersion::Exact(1), vec![ev("two")])
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    // A new open refuses too, naming the stream and the registry.
-    let e = JetStreamEventStore::connect(&server.url(), ns.clone(), JetStreamStoreOptions::new())
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    assert!(
-        e.to_string().contains("vanished") && e.to_string().contains("aether_registry"),
-        "{e}"
-    );
-    // And nothing recreated it.
-    let missing = js.get_stream(s.events_stream()).await.unwrap_err();
-    assert!(missing.to_string().contains("not found"), "{missing}");
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_stream_with_unsafe_settings_is_refused() -> anyhow::Result<()> {
     let server = NatsServer::start();
     let ns = unique_namespace("unsafe");
-    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let js = raw_jetstream(&server).await?;
     js.create_stream(jetstream::stream::Config {
         name: format!("AETHER_EV_{ns}"),
         subjects: vec![format!("aether.ev.{ns}.*")],
@@ -214,12 +141,12 @@ async fn streams_are_created_with_safe_settings_and_the_builders_options() -> an
     let ns = unique_namespace("settings");
     let opts = JetStreamStoreOptions::new()
         .storage(aether_store_jetstream::Storage::Memory)
-        .max_bytes(64 << 20)
-        .max_messages(1_000_000)
+        .max_bytes(Some(64 << 20))
+        .max_messages(Some(1_000_000))
         .duplicate_window(Duration::from_secs(90))
         .snapshots_retained(3);
     let s = JetStreamEventStore::connect(&server.url(), ns.clone(), opts.clone()).await?;
-    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let js = raw_jetstream(&server).await?;
     let events = js
         .get_stream(s.events_stream())
         .await?
@@ -262,29 +189,14 @@ async fn streams_are_created_with_safe_settings_and_the_builders_options() -> an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn appends_beyond_max_payload_are_invalid_input_and_snapshots_are_chunked(
-) -> anyhow::Result<()> {
+async fn snapshots_beyond_max_payload_are_chunked_and_dropped_saves_purged() -> anyhow::Result<()> {
     let server = NatsServer::builder().max_payload(64 * 1024).start();
     let ns = unique_namespace("payload");
     let s = store(&server, &ns).await;
     let a = ActorId::new("acc-1")?;
-    assert!(s.max_append_bytes() < 64 * 1024);
-    // Many events that are fine alone but too large together: nothing is stored.
-    let big: Vec<NewEvent> = (0..10)
-        .map(|_| NewEvent::new("Big", vec![7u8; 10 * 1024]))
-        .collect();
-    let e = s
-        .append(&a, ExpectedVersion::Exact(0), big)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert_eq!(s.latest_version(&a).await?, 0);
-    // An append just under the limit goes through as one message.
-    let fits: Vec<NewEvent> = (0..5)
-        .map(|_| NewEvent::new("Big", vec![7u8; 10 * 1024]))
-        .collect();
+    let five: Vec<NewEvent> = (1..=5).map(|i| ev(&format!("e{i}"))).collect();
     assert_eq!(
-        s.append(&a, ExpectedVersion::Exact(0), fits).await?.version,
+        s.append(&a, ExpectedVersion::Exact(0), five).await?.version,
         5
     );
     // A snapshot of 300 KiB is stored in chunks and comes back whole; older chunked saves
@@ -302,7 +214,7 @@ async fn appends_beyond_max_payload_are_invalid_input_and_snapshots_are_chunked(
         s.load_snapshot(&a, Some(2)).await?.is_none(),
         "only the 3 newest are kept"
     );
-    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let js = raw_jetstream(&server).await?;
     let mut sn = js.get_stream(s.snapshots_stream()).await?;
     let msgs = sn.info().await?.state.messages;
     // 3 heads + 3 saves of 5 chunks each (300 KiB / ~63 KiB).
@@ -329,7 +241,7 @@ async fn a_long_history_streams_through_an_ordered_consumer_that_is_cleaned_up(
         .enumerate()
         .all(|(i, e)| e.version == 10 + i as u64 && e.data == format!("e{}", 9 + i).as_bytes()));
     // The ordered consumer is deleted once the read is over.
-    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let js = raw_jetstream(&server).await?;
     let mut stream = js.get_stream(s.events_stream()).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
@@ -412,7 +324,7 @@ async fn a_hostile_chunk_reference_is_a_codec_error_not_a_crash() -> anyhow::Res
     let actor = ActorId::new("acc-mallory")?;
     s.append(&actor, ExpectedVersion::Exact(0), vec![ev("one")])
         .await?;
-    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let js = raw_jetstream(&server).await?;
     let subject = format!("aether.sn.{ns}.{}", actor.to_token());
     // A head claiming absurd sizes, and one whose chunks are simply not there.
     for (count, len) in [(1, u64::MAX), (3, 3 * 1024 * 1024 * 1024 * 1024), (2, 10)] {
@@ -467,7 +379,7 @@ async fn a_forged_record_at_the_last_versions_makes_appends_fail_not_panic() -> 
     let server = NatsServer::start();
     let ns = unique_namespace("forged-tail");
     let actor = ActorId::new("acc-mallory")?;
-    let js = jetstream::new(async_nats::connect(server.url()).await?);
+    let js = raw_jetstream(&server).await?;
     store(&server, &ns).await; // creates the streams
     let record = ForgedRecord {
         format: 1,
@@ -563,6 +475,36 @@ async fn settled(client: &async_nats::Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// 200 actors appending concurrently through `s`, 5 appends each: every one acknowledged
+/// with its own versions, and what was appended is what is read back.
+async fn append_from_200_actors(s: &JetStreamEventStore) -> anyhow::Result<()> {
+    let all = (0..200).map(|a| async move {
+        let actor = ActorId::new(format!("acc-{a}"))?;
+        for v in 0..5u64 {
+            let done = s
+                .append(
+                    &actor,
+                    ExpectedVersion::Exact(v),
+                    vec![ev(&format!("{a}-{v}"))],
+                )
+                .await?;
+            assert_eq!((done.first_version, done.version), (v + 1, v + 1));
+        }
+        anyhow::Ok(())
+    });
+    futures::future::try_join_all(all).await?;
+    for a in [0, 99, 199] {
+        let actor = ActorId::new(format!("acc-{a}"))?;
+        let events = s.read_all(&actor).await?;
+        let payloads: Vec<_> = events.iter().map(|e| e.data.clone()).collect();
+        let expected: Vec<_> = (0..5)
+            .map(|v| bytes::Bytes::from(format!("{a}-{v}")))
+            .collect();
+        assert_eq!(payloads, expected);
+    }
+    Ok(())
+}
+
 /// Appends are acknowledged through one reply subscription per handle: many concurrent
 /// appends share it, and dropping the handle ends it. (A stopped router failing appends at
 /// once is tested in the crate's `acks` module.)
@@ -604,33 +546,7 @@ async fn appends_share_one_acknowledgement_subscription_that_ends_with_the_handl
 
     // 200 actors appending concurrently, 5 appends each: every one acknowledged, with
     // its own result, and no subscription per append.
-    let all = (0..200).map(|a| {
-        let s = &s;
-        async move {
-            let actor = ActorId::new(format!("acc-{a}"))?;
-            for v in 0..5u64 {
-                let done = s
-                    .append(
-                        &actor,
-                        ExpectedVersion::Exact(v),
-                        vec![ev(&format!("{a}-{v}"))],
-                    )
-                    .await?;
-                assert_eq!((done.first_version, done.version), (v + 1, v + 1));
-            }
-            anyhow::Ok(())
-        }
-    });
-    futures::future::try_join_all(all).await?;
-    for a in [0, 99, 199] {
-        let actor = ActorId::new(format!("acc-{a}"))?;
-        let events = s.read_all(&actor).await?;
-        let payloads: Vec<_> = events.iter().map(|e| e.data.clone()).collect();
-        let expected: Vec<_> = (0..5)
-            .map(|v| bytes::Bytes::from(format!("{a}-{v}")))
-            .collect();
-        assert_eq!(payloads, expected);
-    }
+    append_from_200_actors(&s).await?;
     settled(&client).await?;
     let after = server.subscriptions_of(cid)?;
     assert_eq!(after.len(), open.len(), "none per append");

@@ -35,6 +35,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
+use aether_core::support::{lock, read, write};
 use aether_core::{
     async_trait, ActorId, ActorSnapshot, Appended, Error, Event, EventStore, EventStream,
     ExpectedVersion, Namespace, NewEvent, OffsetDateTime, Result, StorePosition, Version,
@@ -280,23 +281,24 @@ impl InMemoryEventStore {
             inner: Arc::new(Inner {
                 namespace,
                 options,
-                shard_seed: aether_core::shard_seed(),
+                shard_seed: aether_core::support::shard_seed(),
                 shards,
             }),
         }
     }
 
     fn shard(&self, actor: &ActorId) -> &Shard {
-        &self.inner.shards[aether_core::shard_index(self.inner.shard_seed, actor.as_str(), SHARDS)]
+        &self.inner.shards
+            [aether_core::support::shard_index(self.inner.shard_seed, actor.as_str(), SHARDS)]
     }
 
     fn get(&self, actor: &ActorId) -> Option<Arc<Mutex<ActorLog>>> {
-        read_lock(self.shard(actor)).get(actor).cloned()
+        read(self.shard(actor)).get(actor).cloned()
     }
 
     /// The log of `actor`, made now unless another append made it meanwhile.
     fn create(&self, actor: &ActorId) -> Arc<Mutex<ActorLog>> {
-        write_lock(self.shard(actor))
+        write(self.shard(actor))
             .entry(actor.clone())
             .or_default()
             .clone()
@@ -385,27 +387,9 @@ impl InMemoryEventStore {
             }
         }
         let version = log.events.len() as Version;
-        let appended = Appended {
-            first_version: first,
-            version,
-            position: StorePosition(version),
-            duplicate: false,
-            timestamp: Some(now),
-        };
+        let appended = Appended::new(first, version, StorePosition(version), Some(now));
         Ok((appended, out))
     }
-}
-
-/// An event id that appears more than once in `events`, if any. Small batches (the common
-/// case is one event) are checked without allocating.
-fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|p| p.into_inner())
-}
-fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|p| p.into_inner())
-}
-fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    l.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// If `events` were already stored starting at `first` (a version), the result of that
@@ -437,13 +421,13 @@ fn stored_duplicate(
         ));
     }
     let last = first + events.len() as u64 - 1;
-    Ok(Some(Appended {
-        first_version: first,
-        version: last,
-        position: StorePosition(last),
-        duplicate: true,
-        timestamp: Some(stored_first.timestamp),
-    }))
+    let appended = Appended::new(
+        first,
+        last,
+        StorePosition(last),
+        Some(stored_first.timestamp),
+    );
+    Ok(Some(appended.as_duplicate()))
 }
 
 #[async_trait]

@@ -13,7 +13,7 @@ static STORES: LazyLock<Mutex<HashMap<Namespace, InMemoryEventStore>>> =
     LazyLock::new(Default::default);
 
 async fn open(namespace: Namespace) -> aether_core::Result<Arc<dyn EventStore>> {
-    let mut stores = STORES.lock().unwrap_or_else(|p| p.into_inner());
+    let mut stores = aether_core::support::lock(&STORES);
     let store = stores
         .entry(namespace.clone())
         .or_insert_with(|| InMemoryEventStore::new(namespace))

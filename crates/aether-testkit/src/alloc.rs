@@ -1,9 +1,11 @@
 //! A counting global allocator, for tests that must prove memory stays bounded.
 //!
 //! [`CountingAllocator`] wraps the system allocator and keeps process-wide counters of the
-//! bytes currently allocated and of the peak since the last [`reset_peak`]. The counters are
-//! statics of this module, so any code can read them with [`current_bytes`] and
-//! [`peak_bytes`] once the allocator is installed.
+//! bytes currently allocated, of the peak since the last [`reset_peak`], and of allocation
+//! calls. The counters are statics of this module, so any code can read them with
+//! [`current_bytes`], [`peak_bytes`] and [`allocations`] once the allocator is installed.
+//! A benchmark that counts first and then times can [`stop_counting`] for good, so that its
+//! timed parts run on the plain system allocator.
 //!
 //! A test binary installs it once, with [`counting_allocator!`](crate::counting_allocator)
 //! (the [`event_store_conformance!`](crate::event_store_conformance) macro does this for
@@ -28,14 +30,18 @@
 //! [`conformance`](crate::conformance)).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static CALLS: AtomicU64 = AtomicU64::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// Cleared once by [`stop_counting`], never set again.
+static COUNTING: AtomicBool = AtomicBool::new(true);
 
-/// A [`GlobalAlloc`] over [`System`] that counts the bytes currently allocated and their
-/// peak. Install it with [`counting_allocator!`](crate::counting_allocator).
+/// A [`GlobalAlloc`] over [`System`] that counts the bytes currently allocated, their peak
+/// and the allocation calls (until [`stop_counting`]). Install it with
+/// [`counting_allocator!`](crate::counting_allocator).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CountingAllocator;
 
@@ -44,6 +50,16 @@ impl CountingAllocator {
     pub const fn new() -> Self {
         CountingAllocator
     }
+}
+
+fn counting() -> bool {
+    COUNTING.load(Ordering::Relaxed)
+}
+
+/// One successful allocation call (while counting): the allocator is installed.
+fn called() {
+    INSTALLED.store(true, Ordering::Relaxed);
+    CALLS.fetch_add(1, Ordering::Relaxed);
 }
 
 fn added(bytes: usize) {
@@ -57,7 +73,8 @@ fn removed(bytes: usize) {
 
 // SAFETY: every method forwards to `System` with the caller's layout and pointer unchanged,
 // so `System`'s guarantees carry over; the counters are plain atomics and never allocate.
-#[allow(
+// Once counting is stopped, each method only reads one flag besides forwarding.
+#[expect(
     unsafe_code,
     reason = "a GlobalAlloc impl is unsafe by definition; it only forwards to System and counts"
 )]
@@ -65,8 +82,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
         let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            INSTALLED.store(true, Ordering::Relaxed);
+        if !p.is_null() && counting() {
+            called();
             added(layout.size());
         }
         p
@@ -75,8 +92,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
         let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            INSTALLED.store(true, Ordering::Relaxed);
+        if !p.is_null() && counting() {
+            called();
             added(layout.size());
         }
         p
@@ -85,14 +102,17 @@ unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` was allocated by this allocator (so by `System`) with `layout`.
         unsafe { System.dealloc(ptr, layout) };
-        removed(layout.size());
+        if counting() {
+            removed(layout.size());
+        }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: `ptr` was allocated by this allocator (so by `System`) with `layout`; the
         // caller upholds `realloc`'s contract for `new_size`.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
+        if !p.is_null() && counting() {
+            called();
             if new_size >= layout.size() {
                 added(new_size - layout.size());
             } else {
@@ -120,6 +140,22 @@ pub fn current_bytes() -> usize {
 /// The most bytes allocated at once since the last [`reset_peak`] (or the start).
 pub fn peak_bytes() -> usize {
     PEAK.load(Ordering::Relaxed)
+}
+
+/// Allocation calls counted so far: every successful `alloc`, `alloc_zeroed` and `realloc`
+/// (a grown or shrunk block counts as one call), none after [`stop_counting`].
+pub fn allocations() -> u64 {
+    CALLS.load(Ordering::Relaxed)
+}
+
+/// Stops counting for good: from now on the allocator only forwards to [`System`], and
+/// [`current_bytes`], [`peak_bytes`] and [`allocations`] keep the values they have now.
+///
+/// For a benchmark that counts in its first parts and times the rest on the plain system
+/// allocator. Counting cannot resume: blocks allocated while it is stopped and freed
+/// afterwards would be subtracted without having been added.
+pub fn stop_counting() {
+    COUNTING.store(false, Ordering::SeqCst);
 }
 
 /// Sets the peak to the bytes allocated now and returns that figure, so that

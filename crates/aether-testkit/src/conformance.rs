@@ -20,7 +20,7 @@
 //! #     pub async fn connect(
 //! #         _: aether_core::Namespace,
 //! #     ) -> aether_core::Result<std::sync::Arc<dyn aether_core::EventStore>> {
-//! #         Err(aether_core::Error::NotFound("a store of your own".into()))
+//! #         Err(aether_core::Error::not_found("a store of your own"))
 //! #     }
 //! # }
 //!
@@ -275,9 +275,9 @@ where
     let _guard_r;
     let _guard_w;
     if EXCLUSIVE_CASES.contains(&name) {
-        _guard_w = EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner());
+        _guard_w = aether_core::support::write(&EXCLUSIVE);
     } else {
-        _guard_r = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+        _guard_r = aether_core::support::read(&EXCLUSIVE);
     }
     let harness = Harness::new(name, factory, big_replay_events);
     let namespace = harness.namespace().clone();

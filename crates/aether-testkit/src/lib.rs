@@ -21,7 +21,7 @@
 //! #     pub async fn connect(
 //! #         _: aether_core::Namespace,
 //! #     ) -> aether_core::Result<std::sync::Arc<dyn aether_core::EventStore>> {
-//! #         Err(aether_core::Error::NotFound("a store of your own".into()))
+//! #         Err(aether_core::Error::not_found("a store of your own"))
 //! #     }
 //! # }
 //!

@@ -5,7 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 /// Runs `op` until it succeeds, fails with a non-transient error, or `within` has passed
-/// (then its last error is returned). Pauses 200 ms between tries.
+/// (then its last error is returned): [`aether_core::support::retry_until`], the one retry
+/// policy of Aether, with a deadline `within` from now.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -13,7 +14,7 @@ use std::time::Duration;
 /// let n = std::sync::atomic::AtomicU32::new(0);
 /// let r = aether_testkit::retry_while_transient(Duration::from_secs(5), || async {
 ///     if n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 2 {
-///         Err(aether_core::Error::Timeout("not yet".into()))
+///         Err(aether_core::Error::timeout("not yet"))
 ///     } else {
 ///         Ok(7)
 ///     }
@@ -22,18 +23,11 @@ use std::time::Duration;
 /// assert_eq!(r.unwrap(), 7);
 /// # }
 /// ```
-pub async fn retry_while_transient<T, F, Fut>(within: Duration, mut op: F) -> aether_core::Result<T>
+pub async fn retry_while_transient<T, F, Fut>(within: Duration, op: F) -> aether_core::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = aether_core::Result<T>>,
 {
     let deadline = tokio::time::Instant::now() + within;
-    loop {
-        match op().await {
-            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => return other,
-        }
-    }
+    aether_core::support::retry_until(deadline, aether_core::Error::is_transient, op).await
 }

@@ -39,14 +39,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use aether_core::support::{ServerVersion, MIN_NATS_SERVER};
 use tempfile::TempDir;
 
 /// The environment variable that names the nats-server binary.
 pub const NATS_SERVER_BIN_ENV: &str = "NATS_SERVER_BIN";
-
-/// The oldest nats-server Aether supports: the same as the JetStream store's
-/// `MIN_SERVER_VERSION` (see its docs for why 2.12.2).
-pub const MIN_SERVER_VERSION: (u32, u32, u32) = (2, 12, 2);
 
 /// How long a single server may take to become ready.
 const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -104,7 +101,7 @@ impl Auth {
 }
 
 /// Returns the path of the nats-server binary from `NATS_SERVER_BIN`, checked once to be
-/// a runnable server >= [`MIN_SERVER_VERSION`].
+/// a runnable server >= [`MIN_NATS_SERVER`], the oldest Aether supports.
 ///
 /// # Panics
 /// When the variable is unset, the binary does not run, or it is too old; the message says
@@ -118,10 +115,11 @@ pub fn server_bin() -> PathBuf {
 }
 
 fn find_server_bin() -> Result<PathBuf, String> {
-    let hint =
-        "server-backed tests need a nats-server >= 2.12.2: run them with `cargo xtask itest` \
-                (it finds or installs one and sets NATS_SERVER_BIN), or set NATS_SERVER_BIN \
-                yourself (`cargo xtask nats-server` prints a path)";
+    let hint = format!(
+        "server-backed tests need a nats-server >= {MIN_NATS_SERVER}: run them with \
+         `cargo xtask itest` (it finds or installs one and sets NATS_SERVER_BIN), or set \
+         NATS_SERVER_BIN yourself (`cargo xtask nats-server` prints a path)"
+    );
     let bin = std::env::var_os(NATS_SERVER_BIN_ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -132,17 +130,20 @@ fn find_server_bin() -> Result<PathBuf, String> {
             bin.display()
         )
     })?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     // "nats-server: v2.15.1"
-    let version = text.rsplit('v').next().unwrap_or("").trim().to_owned();
-    let core = version.split(['-', '+']).next().unwrap_or("");
-    let mut parts = core.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let mut next = || parts.next().unwrap_or(0);
-    let found = (next(), next(), next());
-    if found < MIN_SERVER_VERSION {
-        let (a, b, c) = MIN_SERVER_VERSION;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(version) = ServerVersion::from_version_output(&text) else {
         return Err(format!(
-            "{NATS_SERVER_BIN_ENV}={} is nats-server {version:?}, older than {a}.{b}.{c}; {hint}",
+            "{NATS_SERVER_BIN_ENV}={} printed {:?} for --version, not a nats-server version; \
+             {hint}",
+            bin.display(),
+            text.trim(),
+        ));
+    };
+    if let Some(why) = version.why_unsupported() {
+        return Err(format!(
+            "{NATS_SERVER_BIN_ENV}={} is nats-server {version}, older than {MIN_NATS_SERVER}, \
+             the oldest Aether supports: {why}; {hint}",
             bin.display(),
         ));
     }
@@ -154,7 +155,7 @@ fn free_port() -> u16 {
     // Never the same port twice in this process: a port is free when picked, not when the
     // server binds it, and another server of this process must not have it meanwhile.
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut given = aether_core::support::lock(&GIVEN);
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -508,7 +509,7 @@ impl NatsServer {
     }
 
     fn child(&self) -> MutexGuard<'_, Option<Child>> {
-        self.child.lock().unwrap_or_else(|e| e.into_inner())
+        aether_core::support::lock(&self.child)
     }
 
     /// The client URL, `nats://127.0.0.1:<port>`.

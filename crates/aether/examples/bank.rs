@@ -19,7 +19,10 @@
 //! The domain (the `Account` and `Transfer` aggregates) is in `bank/domain.rs`.
 
 // Amounts are cents, written `100_00` for 100.00.
-#![allow(clippy::inconsistent_digit_grouping)]
+#![allow(
+    clippy::inconsistent_digit_grouping,
+    reason = "amounts are cents, grouped as currency: 100_00 for 100.00"
+)]
 
 #[path = "bank/domain.rs"]
 mod domain;

@@ -78,7 +78,21 @@
 //! change between minor versions.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use aether_core::*;
+// The core contracts, named one by one: what an application writes against. Helpers for
+// store implementers stay in `support`, under their own name.
+pub use aether_core::{
+    async_trait, codec, new_id, new_id_at, ActorId, ActorSnapshot, AggregateDescription, Appended,
+    BoxError, BusMessage, Bytes, CommandRecord, DescribeAggregate, Error, ErrorKind, Event,
+    EventBroadcaster, EventBus, EventFilter, EventStore, EventStoreExt, EventStream,
+    ExpectedVersion, Metadata, Namespace, NewEvent, OffsetDateTime, Result, StoreHealth,
+    StorePosition, Subscription, Uuid, Version, VersionConflict, DEFAULT_BUS_CAPACITY,
+    MAX_ACTOR_ID_LEN, MAX_EVENT_TYPE_LEN, MAX_NAMESPACE_LEN,
+};
+
+/// Helpers for implementers of Aether's contracts (an event store, a broadcaster): the
+/// retry policy, poison-ignoring locks, command-record lookups, subject tokens. See
+/// [`aether_core::support`].
+pub use aether_core::support;
 
 /// The actor runtime: the crate behind [`ActorSystem`] and [`Aggregate`].
 pub use aether_actor as actor;

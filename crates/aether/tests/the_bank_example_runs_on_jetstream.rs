@@ -5,10 +5,16 @@
 //! histories, and the replayed balances are the story's outcome.
 #![cfg(feature = "itest")]
 // Amounts are cents, written `100_00` for 100.00, as in the example.
-#![allow(clippy::inconsistent_digit_grouping)]
+#![allow(
+    clippy::inconsistent_digit_grouping,
+    reason = "amounts are cents, grouped as currency: 100_00 for 100.00"
+)]
 
 // The example's `main` is not called here: the test runs what it runs.
-#[allow(dead_code)]
+#[allow(
+    dead_code,
+    reason = "the test runs what the example's main runs, not main itself"
+)]
 #[path = "../examples/bank.rs"]
 mod bank;
 

@@ -1,7 +1,7 @@
 //! Helpers shared by the server-backed fault tests: deterministic events, appends retried
 //! until acknowledged, and history checks.
 // Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary uses a part of these helpers")]
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -10,7 +10,8 @@ use aether_core::{
     ActorId, Appended, ErrorKind, EventStore, EventStoreExt, ExpectedVersion, Namespace, NewEvent,
     Uuid,
 };
-use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
+use aether_store_jetstream::async_nats::jetstream;
+use aether_store_jetstream::{ConnectionOptions, JetStreamEventStore, JetStreamStoreOptions};
 
 /// The environment variable that asks for long fault tests: `1` (set by
 /// `cargo xtask itest --long`) raises their repetition counts; unset or `0` keeps the
@@ -78,6 +79,54 @@ pub(crate) async fn connect(
             e.kind()
         )
     })
+}
+
+/// An error's message followed by those of its sources that it does not already hold, as a
+/// log line would show the whole chain.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Opens a store on `url` with `connection` and checks that it works: an append of two
+/// events to `actor(0)` is acknowledged at version 2 and reads back.
+///
+/// # Panics
+/// When the store cannot connect, append or read; `what` names the connection.
+pub(crate) async fn assert_stores_with(url: &str, connection: ConnectionOptions, what: &str) {
+    let opts = JetStreamStoreOptions::new().connection(connection);
+    let store = JetStreamEventStore::connect(url, namespace("conn"), opts)
+        .await
+        .unwrap_or_else(|e| panic!("connect {what}: {e:?}"));
+    let id = actor(0);
+    let appended = store
+        .append(&id, ExpectedVersion::Exact(0), batch(0, 0, 2))
+        .await
+        .unwrap_or_else(|e| panic!("append {what}: {e:?}"));
+    assert_eq!(appended.version, 2, "append {what}");
+    let read = store.read_all(&id).await;
+    assert_eq!(read.expect("read").len(), 2, "read {what}");
+}
+
+/// Opens a store on `url` with `connection`, which must be refused as invalid input (no
+/// retry fixes a connection the server will not take); returns the error for the caller's
+/// checks of its message.
+pub(crate) async fn refused_with(url: &str, connection: ConnectionOptions) -> aether_core::Error {
+    let opts = JetStreamStoreOptions::new().connection(connection);
+    let err = JetStreamEventStore::connect(url, namespace("conn"), opts)
+        .await
+        .expect_err("connect must be refused");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+    assert!(!err.is_transient(), "{err:?}");
+    err
 }
 
 /// Appends `events` with `Exact(expected)`, retrying with the same event ids after any
@@ -162,6 +211,33 @@ pub(crate) async fn assert_history(
         store.latest_version(&id).await.expect("latest version"),
         expected.len() as u64
     );
+}
+
+/// The index of the server leading the event stream of `store`, a stream of 3 replicas
+/// on a cluster whose servers are named `n0`, `n1`, ...; waits for an election in progress.
+///
+/// # Panics
+/// When the stream has no leader within 30 s.
+pub(crate) async fn stream_leader(store: &JetStreamEventStore) -> usize {
+    let js = jetstream::new(store.client().clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = match js.get_stream(store.events_stream()).await {
+            Ok(mut s) => s.info().await.cloned().ok(),
+            Err(_) => None,
+        };
+        if let Some(info) = info {
+            assert_eq!(info.config.num_replicas, 3);
+            if let Some(leader) = info.cluster.and_then(|c| c.leader) {
+                return leader
+                    .trim_start_matches('n')
+                    .parse()
+                    .expect("leader name nX");
+            }
+        }
+        assert!(Instant::now() < deadline, "no event stream leader in 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Which operations each kill of a server hit in flight: those started before the killed

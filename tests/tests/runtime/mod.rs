@@ -3,7 +3,7 @@
 //! the check that every command id stored exactly one event and got the reply its event
 //! implies.
 // Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each runtime test uses a part of these helpers")]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,6 +15,8 @@ use aether::{
 };
 use aether_core::{ActorId, EventStore};
 use serde::{Deserialize, Serialize};
+
+use crate::common::chain;
 
 /// Adds numbers; its reply is the running total, so a reply tells how many commands ran
 /// before it.
@@ -107,21 +109,6 @@ pub(crate) struct Asked {
     pub(crate) reply: Option<u64>,
     /// Why the first attempt was not answered.
     pub(crate) failure: Option<Failure>,
-}
-
-/// An error's message followed by those of its sources that it does not already hold, as a
-/// log line would show the whole chain.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// How many asks failed with each kind of error, for the test's log.
@@ -339,6 +326,27 @@ pub(crate) async fn retry_unanswered_twice(
     for a in asked.iter_mut().filter(|a| a.reply.is_none()) {
         a.reply = replies[&a.id];
     }
+}
+
+/// The check after a fault, on `store` (a fresh connection) and a fresh system whose asks
+/// give up after `ask_timeout`: every acknowledged ask of `asked` to tally actors
+/// `0..actors` is stored once, the others at most once; asked again twice with their ids,
+/// each of those runs once. Fills in the replies.
+pub(crate) async fn assert_kept_and_retried_once<S: EventStore + Clone>(
+    store: S,
+    actors: usize,
+    asked: &mut [Asked],
+    ask_timeout: Duration,
+    patience: Duration,
+) {
+    for a in 0..actors {
+        assert_stored_once(&store, &tally(a), asked, true).await;
+    }
+    let fresh = system(store.clone(), ask_timeout);
+    let tallies = fresh.actors::<Tally>();
+    retry_unanswered_twice(&tallies, &store, asked, patience).await;
+    fresh.shutdown().await;
+    assert_each_ran_once(&store, asked).await;
 }
 
 /// Runs blocking work on a server (a kill, a pause, a restart) off the runtime's threads.

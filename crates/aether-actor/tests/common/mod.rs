@@ -1,6 +1,10 @@
 //! Shared fixtures of the runtime's integration tests: a small `Wallet` aggregate and a
 //! store wrapper that can fail, slow down and record what it is asked.
-#![allow(dead_code, unreachable_pub)] // Each test binary uses a different part.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a different part of these helpers"
+)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

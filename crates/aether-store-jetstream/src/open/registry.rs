@@ -8,11 +8,11 @@
 //! finished. A stream missing at the first look is looked up again once the entry is
 //! known, so a concurrent first open is not taken for a vanished stream.
 
+use aether_core::support::retry_until;
 use aether_core::{Error, Namespace, Result};
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, kv, stream};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 use super::{create_stream, events_config, existing_stream, snapshots_config, storage, verify};
 use super::{with_retry, JetStreamStoreOptions};
@@ -114,7 +114,7 @@ async fn check_registered(
             created = %entry.created,
             "a stream of the namespace has vanished; refusing to recreate it empty"
         );
-        return Err(Error::NotFound(format!(
+        return Err(Error::not_found(format!(
             "stream {name} of namespace {ns} has vanished: the registry ({REGISTRY_BUCKET}, \
              key {ns}) records it as created at {}; it is not recreated empty. Restore it \
              from a backup, or, to start the namespace over on purpose, delete whatever \
@@ -189,7 +189,7 @@ fn registry_lost(open: &Open<'_>, bucket_exists: bool, used: &stream::Info) -> E
         "the namespace registry was lost while the namespace's streams hold messages; \
          refusing to open the namespace"
     );
-    Error::NotFound(format!(
+    Error::not_found(format!(
         "namespace {ns} is not registered, yet its stream {stream} holds messages (last \
          sequence {seq}): {missing}. The registry was deleted or lost, and without it a \
          vanished stream could not be told from a new namespace, so the namespace is not \
@@ -220,7 +220,7 @@ fn not_created(open: &Open<'_>, bucket_exists: bool, streams_found: usize) -> Er
              hold no message (an unfinished first open?)"
         ),
     };
-    Error::NotFound(format!(
+    Error::not_found(format!(
         "namespace {ns} does not exist: {what}. It is not created because create_if_missing \
          is false: check the namespace's name, or create it once with create_if_missing(true) \
          (for instance in a deployment step)"
@@ -244,7 +244,7 @@ async fn adopt(open: &Open<'_>, info: &stream::Info) {
         ),
         Err(e) => tracing::warn!(
             stream = %config.name,
-            error = %e,
+            error = &e as &dyn std::error::Error,
             "could not add the registry metadata to the stream; kept as it is, the next open \
              tries again"
         ),
@@ -252,57 +252,60 @@ async fn adopt(open: &Open<'_>, info: &stream::Info) {
 }
 
 /// The registry bucket, or `None` when the server has none.
+///
+/// Every failure but "no such bucket" is tried again until the deadline: while a
+/// concurrent first open is creating the bucket (on a cluster, while its stream is being
+/// placed), looking it up can fail with errors that are not transient in general.
 async fn find_registry(
     js: &jetstream::Context,
     options: &JetStreamStoreOptions,
 ) -> Result<Option<kv::Store>> {
     let deadline = tokio::time::Instant::now() + options.retry_deadline;
-    loop {
-        match js.get_key_value(REGISTRY_BUCKET).await {
-            Ok(store) => return Ok(Some(store)),
-            Err(e) if errors::api_code(&e) == Some(code::STREAM_NOT_FOUND) => return Ok(None),
-            Err(e) => {
-                let err = errors::map("opening the namespace registry bucket", e);
-                if tokio::time::Instant::now() > deadline {
-                    return Err(err);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+    retry_until(
+        deadline,
+        |_: &Error| true,
+        || async {
+            match js.get_key_value(REGISTRY_BUCKET).await {
+                Ok(store) => Ok(Some(store)),
+                Err(e) if errors::api_code(&e) == Some(code::STREAM_NOT_FOUND) => Ok(None),
+                Err(e) => Err(errors::map("opening the namespace registry bucket", e)),
             }
-        }
-    }
+        },
+    )
+    .await
 }
 
 /// Creates the registry bucket, raising an alarm when other namespaces' streams exist: then
 /// the bucket was lost, not never made.
+///
+/// Every failure is followed by a look for the bucket (a concurrent first open may have
+/// created it, which makes this creation fail); transient and backend failures are tried
+/// again until the deadline, as a creation racing another one on a cluster can fail with
+/// a backend error ("stream name already in use") before the other's bucket is visible.
 async fn create_registry(open: &Open<'_>) -> Result<kv::Store> {
     alarm_if_others_exist(open).await;
     let deadline = tokio::time::Instant::now() + open.options.retry_deadline;
-    loop {
-        let created = open
-            .js
-            .create_key_value(kv::Config {
-                bucket: REGISTRY_BUCKET.to_owned(),
-                description: "Aether: namespaces whose streams were created".to_owned(),
-                history: 1,
-                num_replicas: open.options.replicas,
-                storage: storage(open.options.storage),
-                ..Default::default()
-            })
-            .await;
-        let err = match created {
+    let config = kv::Config {
+        bucket: REGISTRY_BUCKET.to_owned(),
+        description: "Aether: namespaces whose streams were created".to_owned(),
+        history: 1,
+        num_replicas: open.options.replicas,
+        storage: storage(open.options.storage),
+        ..Default::default()
+    };
+    let retried = |e: &Error| e.is_transient() || e.kind() == aether_core::ErrorKind::Backend;
+    retry_until(deadline, retried, || async {
+        let err = match open.js.create_key_value(config.clone()).await {
             Ok(store) => return Ok(store),
             Err(e) => errors::map("creating the namespace registry bucket", e),
         };
         // A concurrent first open may have created it.
-        if let Some(store) = find_registry(open.js, open.options).await? {
-            return Ok(store);
+        match find_registry(open.js, open.options).await? {
+            Some(store) => Ok(store),
+            None => Err(err),
         }
-        let retry = err.is_transient() || err.kind() == aether_core::ErrorKind::Backend;
-        if !retry || tokio::time::Instant::now() > deadline {
-            return Err(err);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// Logs an error when event streams of other namespaces exist while the registry bucket

@@ -1,13 +1,16 @@
-//! Shared by the server-backed tests: store factories.
-#![allow(dead_code)] // each test binary uses a part
+//! Shared by the server-backed tests: store factories, and a plain JetStream client for
+//! looking at (or tampering with) what the store wrote.
+#![allow(dead_code, reason = "each test binary uses a part of these helpers")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aether_core::{EventStore, Namespace};
+use aether_store_jetstream::async_nats::{self, jetstream};
 use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
 use aether_testkit::conformance::StoreFactory;
+use aether_testkit::NatsServer;
 
 /// A factory opening a new connection per handle, to the servers of `urls` in turn (so in a
 /// cluster two handles on one namespace talk to different servers).
@@ -36,4 +39,10 @@ pub(crate) async fn connect(
         JetStreamEventStore::connect(url, ns.clone(), options.clone())
     })
     .await
+}
+
+/// A JetStream context on a connection of its own to `server`, as another program (an
+/// operator's tool, a forger) would have.
+pub(crate) async fn raw_jetstream(server: &NatsServer) -> anyhow::Result<jetstream::Context> {
+    Ok(jetstream::new(async_nats::connect(server.url()).await?))
 }

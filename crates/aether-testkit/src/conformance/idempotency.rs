@@ -193,6 +193,38 @@ pub async fn retry_with_same_ids_and_other_content_is_invalid(h: Harness) -> Cas
     Ok(())
 }
 
+/// Checks one `append_shared` result: its versions are `want` (first, last, duplicate),
+/// and its events are what a read of those versions returns.
+async fn check(
+    store: &dyn aether_core::EventStore,
+    a: &aether_core::ActorId,
+    what: &str,
+    result: (aether_core::Appended, Vec<std::sync::Arc<Event>>),
+    want: (u64, u64, bool),
+) -> CaseResult {
+    let (appended, shared) = result;
+    assert_eq!(
+        (appended.first_version, appended.version, appended.duplicate),
+        want,
+        "{what}: the versions appended"
+    );
+    let read = store
+        .read(a, appended.first_version, appended.version, usize::MAX)
+        .await?;
+    let shared: Vec<Event> = shared.iter().map(|e| (**e).clone()).collect();
+    assert_eq!(
+        shared, read,
+        "{what}: the shared events are what a read returns"
+    );
+    if let Some(t) = appended.timestamp {
+        assert!(
+            read.iter().all(|e| e.timestamp == t),
+            "{what}: Appended::timestamp is the stored events' timestamp"
+        );
+    }
+    Ok(())
+}
+
 /// What [`append_shared`](aether_core::EventStore::append_shared) returns is what a later
 /// read returns (ids, types, payloads, actor, versions, timestamps, metadata), for a new
 /// append with `Exact` and with `Any`, and for re-sent appends (`Exact` after later appends,
@@ -210,36 +242,6 @@ pub async fn append_shared_returns_what_a_read_returns(h: Harness) -> CaseResult
         NewEvent::new("Other", b"b".to_vec()),
     ];
     let second = vec![ev("c").with_metadata(Metadata::new().header("k", "v"))];
-
-    async fn check(
-        store: &dyn aether_core::EventStore,
-        a: &aether_core::ActorId,
-        what: &str,
-        result: (aether_core::Appended, Vec<std::sync::Arc<Event>>),
-        want: (u64, u64, bool),
-    ) -> CaseResult {
-        let (appended, shared) = result;
-        assert_eq!(
-            (appended.first_version, appended.version, appended.duplicate),
-            want,
-            "{what}: the versions appended"
-        );
-        let read = store
-            .read(a, appended.first_version, appended.version, usize::MAX)
-            .await?;
-        let shared: Vec<Event> = shared.iter().map(|e| (**e).clone()).collect();
-        assert_eq!(
-            shared, read,
-            "{what}: the shared events are what a read returns"
-        );
-        if let Some(t) = appended.timestamp {
-            assert!(
-                read.iter().all(|e| e.timestamp == t),
-                "{what}: Appended::timestamp is the stored events' timestamp"
-            );
-        }
-        Ok(())
-    }
 
     let r = store
         .append_shared(&a, ExpectedVersion::Exact(0), first.clone())

@@ -289,7 +289,7 @@ pub async fn undecodable_snapshot_round_trips_and_history_stays_readable(h: Harn
 
     #[derive(Debug, serde::Deserialize)]
     struct AccountState {
-        #[allow(dead_code, reason = "only decoded to show that decoding fails")]
+        #[expect(dead_code, reason = "only decoded to show that decoding fails")]
         balance: u64,
     }
     assert_kind(

@@ -8,7 +8,11 @@
 //! Amounts are in cents. Domain errors (an overdraft, a transfer in the wrong state) are
 //! replies, not events: a rejected command stores nothing.
 // Each includer uses a different part of the domain, and in a binary `pub` reaches no one.
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared by the example and its JetStream test, which use different parts"
+)]
 
 use std::fmt;
 
@@ -225,7 +229,10 @@ pub enum TransferCommand {
 }
 
 /// What happened to a transfer.
-#[allow(clippy::enum_variant_names)] // The names are the domain's shared vocabulary.
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the names are the domain's shared vocabulary"
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TransferEvent {
     /// The transfer was started.
