@@ -5,19 +5,25 @@ use std::time::{Duration, Instant};
 
 use aether_actor::{ActorSystem, Aggregate};
 use aether_core::{
-    codec, ActorId, CommandRecord, DescribeAggregate, EventStore, ExpectedVersion, Metadata,
-    NewEvent, Uuid,
+    codec, ActorId, CommandRecord, EventStore, ExpectedVersion, Metadata, NewEvent, Uuid,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::median;
 
 /// A counter: `Add(n)` stores one event and answers the new total; `Peek` stores nothing.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, aether_macros::DescribeAggregate)]
+#[aether(
+    crate = "aether_core",
+    type_name = "Counter",
+    command = CounterCommand,
+    event = CounterEvent
+)]
 pub struct Counter;
 
 /// The counter's commands.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, aether_macros::CommandNames)]
+#[aether(crate = "aether_core")]
 pub enum CounterCommand {
     /// Adds `n`: one event.
     Add(u64),
@@ -26,20 +32,11 @@ pub enum CounterCommand {
 }
 
 /// The counter's one event.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, aether_macros::EventNames)]
+#[aether(crate = "aether_core")]
 pub enum CounterEvent {
     /// `n` was added.
     Added(u64),
-}
-
-impl DescribeAggregate for Counter {
-    const TYPE_NAME: &'static str = "Counter";
-    fn command_names() -> &'static [&'static str] {
-        &["Add", "Peek"]
-    }
-    fn event_names() -> &'static [&'static str] {
-        &["Added"]
-    }
 }
 
 impl Aggregate for Counter {
@@ -49,9 +46,6 @@ impl Aggregate for Counter {
     type Reply = u64;
     type Error = ();
 
-    fn event_type(_: &CounterEvent) -> &'static str {
-        "Added"
-    }
     fn decide(&self, total: &u64, c: &CounterCommand) -> Result<(Vec<CounterEvent>, u64), ()> {
         match c {
             CounterCommand::Add(n) => Ok((vec![CounterEvent::Added(*n)], total + n)),

@@ -50,9 +50,6 @@ impl Aggregate for TallyWithCount {
     type State = Counted;
     type Reply = Counted;
     type Error = ();
-    fn event_type(_: &TallyEvent) -> &'static str {
-        "Added"
-    }
     fn decide(
         &self,
         s: &Counted,

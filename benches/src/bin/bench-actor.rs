@@ -26,13 +26,19 @@
 //! 6. **Command-id lookups.** A retry whose command is 10, 10,000 and 1,000,000 events
 //!    back (outside the window), and a new id from a client whose clock is 10 minutes
 //!    behind (a lookup that finds nothing): latencies on the in-memory store.
+//! 7. **Replies from the new state.** The round trip of part 3 (current-thread runtime) for
+//!    an actor with a 10 KiB state, three ways: the reply computed in `decide` (the
+//!    baseline), the reply taken from the new state by the `reply` hook (the runtime applies
+//!    the events in place before appending, so the reply is stored with them), and the
+//!    reply computed in `decide` on a clone of the state with the events applied (what
+//!    storing a reply computed on a copy would cost). Ratios of rates against the baseline.
 //!
 //! Parts 1 and 2 count allocations (the testkit's counting allocator: bytes and calls);
 //! the other parts run after counting is stopped, so both sides of their comparisons use
 //! the plain system allocator.
 //!
 //! Options: `--rounds N` (default 7), `--asks N` per round-trip round (default 20,000),
-//! `--idle N` actors for the memory part (default 100,000), `--part 1|2|3|4|5|6` to run one
+//! `--idle N` actors for the memory part (default 100,000), `--part 1|2|3|4|5|6|7` to run one
 //! part only. With `BENCH_ACTOR_CURRENT_THREAD` set, the round trip runs on the
 //! current-thread runtime only (for profiling). Exits with an error after printing
 //! everything when a goal is not met.
@@ -673,6 +679,156 @@ fn lookups() -> anyhow::Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------
+// 7. Replies from the new state
+// ---------------------------------------------------------------------------------------
+
+/// How [`Ledger`] computes its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplyFrom {
+    /// Arithmetic in `decide`, as an aggregate without the hook does.
+    Decide,
+    /// The `reply` hook reads the new state.
+    Hook,
+    /// `decide` clones the state and applies the events to the clone.
+    Clone,
+}
+
+/// An actor with a 10 KiB state: 1,280 counters and their total.
+#[derive(aether_macros::DescribeAggregate)]
+#[aether(
+    crate = "aether_core",
+    type_name = "Ledger",
+    command = LedgerAdd,
+    event = LedgerAdded
+)]
+struct Ledger {
+    from: ReplyFrom,
+}
+
+#[derive(Debug, serde::Serialize, Deserialize, aether_macros::CommandNames)]
+#[aether(crate = "aether_core")]
+struct LedgerAdd(u64);
+
+#[derive(serde::Serialize, Deserialize, aether_macros::EventNames)]
+#[aether(crate = "aether_core")]
+struct LedgerAdded(u64);
+
+#[derive(Clone, serde::Serialize, Deserialize)]
+struct LedgerState {
+    counters: Vec<u64>,
+    total: u64,
+}
+
+impl Default for LedgerState {
+    fn default() -> Self {
+        LedgerState {
+            counters: vec![0; 1_280],
+            total: 0,
+        }
+    }
+}
+
+impl aether_actor::Aggregate for Ledger {
+    type Command = LedgerAdd;
+    type Event = LedgerAdded;
+    type State = LedgerState;
+    type Reply = u64;
+    type Error = ();
+
+    fn decide(
+        &self,
+        s: &LedgerState,
+        LedgerAdd(n): &LedgerAdd,
+    ) -> Result<(Vec<LedgerAdded>, u64), ()> {
+        let events = vec![LedgerAdded(*n)];
+        let reply = match self.from {
+            ReplyFrom::Decide => s.total + n,
+            ReplyFrom::Hook => 0,
+            ReplyFrom::Clone => {
+                let mut copy = s.clone();
+                for e in &events {
+                    Self::apply(&mut copy, e);
+                }
+                copy.total
+            }
+        };
+        Ok((events, reply))
+    }
+    fn apply(s: &mut LedgerState, LedgerAdded(n): &LedgerAdded) {
+        let i = (*n as usize) % s.counters.len();
+        s.counters[i] += 1;
+        s.total += n;
+    }
+    fn reply(&self, s: &LedgerState, decided: u64) -> u64 {
+        match self.from {
+            ReplyFrom::Hook => s.total,
+            ReplyFrom::Decide | ReplyFrom::Clone => decided,
+        }
+    }
+}
+
+/// Asks `Add(i)` of one ledger `asks` times; the time it took.
+async fn ledger_asks(ledgers: Actors<Ledger>, actor: ActorId, asks: u64) -> Duration {
+    tokio::spawn(async move {
+        let start = Instant::now();
+        for i in 0..asks {
+            let reply = ledgers.ask(&actor, LedgerAdd(i)).await;
+            std::hint::black_box(reply.expect("no technical error").expect("accepted"));
+        }
+        start.elapsed()
+    })
+    .await
+    .expect("client")
+}
+
+/// Part 7: the round trip with a 10 KiB state, the reply from `decide`, from the hook and
+/// from a clone, in alternating rounds on the current-thread runtime.
+fn replies_from_the_new_state(rounds: usize, asks: u64) -> anyhow::Result<()> {
+    println!("\n## 7. ask round trip with a 10 KiB state: reply from decide (baseline) vs from the reply hook vs from a clone ({}, {asks} asks per round)", flavour(0));
+    let rt = runtime_of(0)?;
+    let systems: Vec<(ActorSystem, Actors<Ledger>)> =
+        [ReplyFrom::Decide, ReplyFrom::Hook, ReplyFrom::Clone]
+            .into_iter()
+            .map(|from| {
+                let system = ActorSystem::builder()
+                    .store(InMemoryEventStore::new(ns()))
+                    .build()?;
+                let ledgers = system.register(Ledger { from })?;
+                Ok((system, ledgers))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    let (mut hook, mut clone) = (Rounds::new("asks/s"), Rounds::new("asks/s"));
+    for round in 0..rounds {
+        let mut rates = [0.0; 3];
+        for (i, (_, ledgers)) in systems.iter().enumerate() {
+            let took = rt.block_on(ledger_asks(
+                ledgers.clone(),
+                id(format!("ledger-{round}")),
+                asks,
+            ));
+            rates[i] = rate(asks, took);
+        }
+        println!(
+            "round {:>2}: decide {:.0}  hook {:.0}  clone {:.0} asks/s",
+            round + 1,
+            rates[0],
+            rates[1],
+            rates[2]
+        );
+        hook.record(rates[0], rates[1]);
+        clone.record(rates[0], rates[2]);
+    }
+    println!("reply hook vs reply from decide:");
+    hook.summary(0.95);
+    println!("reply from a clone vs reply from decide:");
+    clone.summary(0.95);
+    for (system, _) in systems {
+        rt.block_on(system.shutdown());
+    }
+    Ok(())
+}
+
 /// Part 3 on the current-thread runtime and on two workers (the current-thread one only
 /// with `BENCH_ACTOR_CURRENT_THREAD` set); the goals missed.
 fn round_trips(rounds: usize, asks: u64) -> anyhow::Result<Vec<String>> {
@@ -743,6 +899,9 @@ fn main() -> anyhow::Result<()> {
     }
     if run(6) {
         lookups()?;
+    }
+    if run(7) {
+        replies_from_the_new_state(rounds, asks)?;
     }
     if !unmet.is_empty() {
         anyhow::bail!("goals not met: {}", unmet.join("; "));

@@ -40,8 +40,15 @@ pub(crate) struct AskMsg<A: Aggregate> {
     pub(crate) correlation_id: Uuid,
     /// After it the command is not started (checked before `decide`).
     pub(crate) deadline: tokio::time::Instant,
-    pub(crate) reply: oneshot::Sender<Outcome<A>>,
+    /// The caller's headers for the events' metadata (checked when asked).
+    pub(crate) headers: Option<Box<Headers>>,
+    /// Where the answer goes: `None` for a told command, whose failure is logged and
+    /// counted instead.
+    pub(crate) reply: Option<oneshot::Sender<Outcome<A>>>,
 }
+
+/// User headers of an ask, as stored in the events' metadata.
+pub(crate) type Headers = std::collections::BTreeMap<String, String>;
 
 pub(crate) enum Msg<A: Aggregate> {
     Ask(Box<AskMsg<A>>),
@@ -254,7 +261,7 @@ fn short_type_name<T>() -> &'static str {
 }
 
 /// Encodes the events one command decided, with their metadata: causation and correlation
-/// ids on all, the aggregate type on all, the reply (and the command's fingerprint, when the
+/// ids and the caller's headers on all, the aggregate type on all, the reply (and the command's fingerprint, when the
 /// caller supplied its id) on the first, the schema version when it is not 1. Their ids are
 /// UUID v7 stamped `id_millis`, or the current time when `None`.
 pub(crate) fn encode_events<A: Aggregate>(
@@ -264,6 +271,7 @@ pub(crate) fn encode_events<A: Aggregate>(
     fingerprint: Option<&Fingerprint>,
     aggregate_type: &Arc<str>,
     id_millis: Option<u64>,
+    headers: Option<&Headers>,
 ) -> Result<Vec<NewEvent>, Error> {
     let (command_id, correlation_id) = ids;
     let mut out = Vec::with_capacity(events.len());
@@ -271,6 +279,9 @@ pub(crate) fn encode_events<A: Aggregate>(
         let mut metadata = Metadata::new()
             .correlation_id(correlation_id)
             .causation_id(command_id);
+        if let Some(h) = headers {
+            metadata.headers.clone_from(h);
+        }
         if A::EVENT_SCHEMA_VERSION != 1 {
             metadata.headers.insert(
                 SCHEMA_HEADER.to_owned(),
@@ -281,7 +292,7 @@ pub(crate) fn encode_events<A: Aggregate>(
             Some(millis) => aether_core::new_id_at(millis),
             None => aether_core::new_id(),
         };
-        let mut event = NewEvent::new(A::event_type(e), encode_payload(e)?)
+        let mut event = NewEvent::new(aether_core::EventNames::event_type(e), encode_payload(e)?)
             .with_id(id)
             .with_metadata(metadata);
         event.aggregate_type = Some(aggregate_type.clone());
@@ -343,14 +354,46 @@ impl<A: Aggregate> Cell<A> {
 
     /// Runs one ask. It stays boxed, as queued: the command's future holds a pointer, not
     /// the message.
-    async fn handle(&mut self, ask: Box<AskMsg<A>>) {
-        if ask.reply.is_closed() {
+    async fn handle(&mut self, mut ask: Box<AskMsg<A>>) {
+        if ask.reply.as_ref().is_some_and(oneshot::Sender::is_closed) {
             // The caller gave up before the command started: it is not run.
             return;
         }
         let outcome = self.process(&ask).await;
-        let _ = ask.reply.send(outcome);
+        match ask.reply.take() {
+            Some(reply) => {
+                let _ = reply.send(outcome);
+            }
+            None => self.told(&ask, &outcome),
+        }
         self.snapshot_if_due().await;
+    }
+
+    /// Logs and counts a told command that did not succeed: nobody waits for its answer.
+    fn told(&self, ask: &AskMsg<A>, outcome: &Outcome<A>) {
+        let stats = &self.rt.shared.stats;
+        match outcome {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => {
+                Counters::bump(&stats.told_rejected);
+                tracing::warn!(
+                    aggregate = A::TYPE_NAME,
+                    actor = %self.id,
+                    command_id = %ask.command_id,
+                    "a told command was rejected by the aggregate"
+                );
+            }
+            Err(e) => {
+                Counters::bump(&stats.told_failed);
+                tracing::warn!(
+                    aggregate = A::TYPE_NAME,
+                    actor = %self.id,
+                    command_id = %ask.command_id,
+                    error = e as &(dyn std::error::Error + 'static),
+                    "a told command failed"
+                );
+            }
+        }
     }
 
     /// Loads the actor: the newest usable snapshot, then the events after it.
@@ -586,20 +629,20 @@ impl<A: Aggregate> Cell<A> {
     }
 
     /// One decide-and-append: `Some(outcome)` when done, `None` after a version conflict
-    /// (the actor has caught up; decide again).
+    /// (the actor has reloaded; decide again).
+    ///
+    /// The decided events are applied before they are appended, so that the aggregate's
+    /// `reply` sees the new state and the reply stored with the events is the one the
+    /// caller gets. Whenever they then fail to be stored, the actor forgets its state and
+    /// reloads it from the store, which holds the truth (the events may even have been
+    /// stored, if the outcome is unknown).
     async fn attempt(
         &mut self,
         ask: &AskMsg<A>,
         fingerprint: Option<&Fingerprint>,
     ) -> Result<Option<Outcome<A>>, AskError<()>> {
-        let loaded = self.loaded.as_mut().expect("activated before");
-        let rt = &self.rt;
-        let decided = guarded("decide", || {
-            rt.aggregate.decide(&loaded.state, &ask.command)
-        })
-        .map_err(AskError::Panicked)?;
-        let (events, reply) = match decided {
-            Ok(d) => d,
+        let (events, reply) = match self.decide_and_apply(&ask.command)? {
+            Ok(decided) => decided,
             Err(domain) => return Ok(Some(Ok(Err(domain)))),
         };
         if events.is_empty() {
@@ -609,36 +652,78 @@ impl<A: Aggregate> Cell<A> {
         // one it was sent in when the runtime named it, the caller's otherwise. One clock
         // read less per command; nothing orders events by id.
         let id_millis = aether_core::id_millis(ask.command_id);
-        let new_events = encode_events::<A>(
+        let encoded = encode_events::<A>(
             &events,
             &reply,
             (ask.command_id, ask.correlation_id),
             fingerprint,
-            &rt.type_name,
+            &self.rt.type_name,
             id_millis,
-        )
-        .map_err(AskError::Codec)?;
+            ask.headers.as_deref(),
+        );
+        let new_events = match encoded {
+            Ok(new_events) => new_events,
+            Err(e) => {
+                self.loaded = None;
+                return Err(AskError::Codec(e));
+            }
+        };
         match self.append(new_events).await {
             Ok((appended, stored)) => {
                 let hash = fingerprint.map(|f| f.hash);
-                let outcome = self.stored(ask, hash, &events, appended, &stored);
-                // Published whatever `apply` did: the events are stored, and subscribers
+                self.stored(ask, hash, appended, &stored);
+                // Published after the hooks: the events are stored, and subscribers
                 // follow the store.
                 self.rt.shared.broadcast(&self.id, stored).await;
-                Ok(Some(outcome.map(|()| Ok(reply))))
+                Ok(Some(Ok(Ok(reply))))
             }
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 Counters::bump(&self.rt.shared.stats.conflicts);
-                tracing::debug!(actor = %self.id, error = traced(&e), "version conflict; catching up");
-                Box::pin(self.catch_up()).await?;
+                tracing::debug!(actor = %self.id, error = traced(&e), "version conflict; reloading");
+                self.loaded = None;
+                Box::pin(self.activate()).await?;
                 Ok(None)
             }
             Err(e) => {
                 // The outcome may be unknown: reload from the store before the next
-                // command. The state is unchanged and no side effect ran.
+                // command. No side effect ran.
                 tracing::warn!(actor = %self.id, error = traced(&e), "append failed");
                 self.loaded = None;
                 Err(store_err(e))
+            }
+        }
+    }
+
+    /// Decides `command`, then applies the decided events to the state and asks the
+    /// aggregate for its reply from the new state. A panic in `apply` or `reply` leaves
+    /// the state unusable: the actor reloads it before its next command.
+    #[expect(
+        clippy::type_complexity,
+        reason = "a decision, or a domain error, or a panic"
+    )]
+    fn decide_and_apply(
+        &mut self,
+        command: &A::Command,
+    ) -> Result<Result<(Vec<A::Event>, A::Reply), A::Error>, AskError<()>> {
+        let loaded = self.loaded.as_mut().expect("activated before");
+        let aggregate = &self.rt.aggregate;
+        let decided = guarded("decide", || aggregate.decide(&loaded.state, command))
+            .map_err(AskError::Panicked)?;
+        let (events, reply) = match decided {
+            Ok(d) => d,
+            Err(domain) => return Ok(Err(domain)),
+        };
+        let applied = guarded("apply", || {
+            for e in &events {
+                A::apply(&mut loaded.state, e);
+            }
+        })
+        .and_then(|()| guarded("reply", || aggregate.reply(&loaded.state, reply)));
+        match applied {
+            Ok(reply) => Ok(Ok((events, reply))),
+            Err(panic) => {
+                self.loaded = None;
+                Err(AskError::Panicked(panic))
             }
         }
     }
@@ -666,29 +751,18 @@ impl<A: Aggregate> Cell<A> {
         }
     }
 
-    /// After a successful append: applies the events, remembers the command id and runs
-    /// `on_persisted` (the caller then broadcasts).
+    /// After a successful append (the events are applied already): moves the version on,
+    /// remembers the command id and runs `on_persisted` (the caller then broadcasts).
     fn stored(
         &mut self,
         ask: &AskMsg<A>,
         hash: Option<u64>,
-        events: &[A::Event],
         appended: aether_core::Appended,
         stored: &[Arc<Event>],
-    ) -> Result<(), AskError<()>> {
+    ) {
         let capacity = self.capacity();
         let rt = &self.rt;
         let loaded = self.loaded.as_mut().expect("activated before");
-        let applied = guarded("apply", || {
-            for e in events {
-                A::apply(&mut loaded.state, e);
-            }
-        });
-        if let Err(panic) = applied {
-            // The events are stored; the state in memory cannot be trusted.
-            self.loaded = None;
-            return Err(AskError::Panicked(panic));
-        }
         Counters::bump(&rt.shared.stats.appends);
         loaded.version = appended.version;
         if !ask.fresh_id {
@@ -706,25 +780,6 @@ impl<A: Aggregate> Cell<A> {
         if let Err(panic) = hook {
             tracing::error!(actor = %self.id, panic, "on_persisted panicked");
         }
-        Ok(())
-    }
-
-    /// Applies the events stored after the actor's version (written by another writer).
-    async fn catch_up(&mut self) -> Result<(), AskError<()>> {
-        let capacity = self.capacity();
-        let Some(loaded) = self.loaded.as_mut() else {
-            return Ok(());
-        };
-        let stream = self.rt.shared.store.read_stream(
-            &self.id,
-            loaded.version.saturating_add(1),
-            Version::MAX,
-        );
-        if let Err(e) = replay(loaded, stream, capacity).await {
-            self.loaded = None;
-            return Err(e);
-        }
-        Ok(())
     }
 
     /// The first event of the command whose first event is at `version`.
@@ -943,19 +998,24 @@ mod tests {
             &["Added"]
         }
     }
+    #[derive(Serialize, Deserialize)]
+    struct Added(u64);
+    impl aether_core::EventNames for Added {
+        const EVENT_NAMES: &'static [&'static str] = &["Added"];
+        fn event_type(&self) -> &'static str {
+            "Added"
+        }
+    }
     impl Aggregate for Tiny {
         type Command = u64;
-        type Event = u64;
+        type Event = Added;
         type State = u64;
         type Reply = u64;
         type Error = ();
-        fn event_type(_: &u64) -> &'static str {
-            "Added"
+        fn decide(&self, s: &u64, n: &u64) -> Result<(Vec<Added>, u64), ()> {
+            Ok((vec![Added(*n)], s + n))
         }
-        fn decide(&self, s: &u64, n: &u64) -> Result<(Vec<u64>, u64), ()> {
-            Ok((vec![*n], s + n))
-        }
-        fn apply(s: &mut u64, n: &u64) {
+        fn apply(s: &mut u64, Added(n): &Added) {
             *s += n;
         }
     }
@@ -1001,7 +1061,8 @@ mod tests {
             fresh_id: false,
             correlation_id: Uuid::nil(),
             deadline: tokio::time::Instant::now(),
-            reply,
+            headers: None,
+            reply: Some(reply),
         };
         let fut = cell.handle(Box::new(ask));
         let size = std::mem::size_of_val(&fut);

@@ -80,6 +80,11 @@ pub enum AskError<C> {
     /// The actor system is shutting down and accepts no more commands.
     #[error("the actor system is shutting down")]
     ShuttingDown,
+    /// The ask itself is invalid (a reserved header key, say, or an aggregate type whose
+    /// description names an event twice): it was refused before it reached the actor, and
+    /// nothing ran. The source says what is wrong.
+    #[error("the ask was refused before it reached the actor; nothing ran")]
+    Invalid(#[source] aether_core::Error),
 }
 
 /// What a failed append means for the command: a refused input stored nothing; any other
@@ -118,6 +123,8 @@ pub enum AskErrorKind {
     Panicked,
     /// [`AskError::ShuttingDown`]: the system is stopping.
     ShuttingDown,
+    /// [`AskError::Invalid`]: a bug in the caller; not run.
+    Invalid,
 }
 
 impl fmt::Display for AskErrorKind {
@@ -134,6 +141,7 @@ impl fmt::Display for AskErrorKind {
             AskErrorKind::Codec => "codec",
             AskErrorKind::Panicked => "panicked",
             AskErrorKind::ShuttingDown => "shutting down",
+            AskErrorKind::Invalid => "invalid",
         };
         f.write_str(s)
     }
@@ -154,6 +162,7 @@ impl<C> AskError<C> {
             AskError::Codec(_) => AskErrorKind::Codec,
             AskError::Panicked(_) => AskErrorKind::Panicked,
             AskError::ShuttingDown => AskErrorKind::ShuttingDown,
+            AskError::Invalid(_) => AskErrorKind::Invalid,
         }
     }
 
@@ -225,6 +234,7 @@ impl<C> AskError<C> {
             AskError::Codec(e) => AskError::Codec(e),
             AskError::Panicked(m) => AskError::Panicked(m),
             AskError::ShuttingDown => AskError::ShuttingDown,
+            AskError::Invalid(e) => AskError::Invalid(e),
         }
     }
 }

@@ -9,27 +9,29 @@
 //! re-reads and decides again a bounded number of times; a command id the actor has
 //! already stored events for is answered with the original reply without running it again.
 //!
+//! Used without the facade, the derives of `aether-macros` name the traits through
+//! `aether_core` (`#[aether(crate = "aether_core")]`), and `DescribeAggregate` takes the
+//! command and event types explicitly:
+//!
 //! ```
 //! use aether_actor::{ActorSystem, Aggregate};
-//! use aether_core::{ActorId, DescribeAggregate, Namespace};
+//! use aether_core::{ActorId, Namespace};
+//! use aether_macros::{CommandNames, DescribeAggregate, EventNames};
 //! use aether_store_mem::InMemoryEventStore;
 //! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Default)]
+//! #[derive(Default, DescribeAggregate)]
+//! #[aether(crate = "aether_core", type_name = "Account", command = Command, event = AccountEvent)]
 //! struct Account;
 //!
-//! #[derive(Debug, Serialize, Deserialize)]
+//! #[derive(Debug, Serialize, Deserialize, CommandNames)]
+//! #[aether(crate = "aether_core")]
 //! enum Command { Deposit(u64), Withdraw(u64) }
-//! #[derive(Serialize, Deserialize)]
+//! #[derive(Serialize, Deserialize, EventNames)]
+//! #[aether(crate = "aether_core")]
 //! enum AccountEvent { Deposited(u64), Withdrawn(u64) }
 //! #[derive(Debug, PartialEq, Serialize, Deserialize)]
 //! enum Rejection { InsufficientFunds { balance: u64 } }
-//!
-//! impl DescribeAggregate for Account {
-//!     const TYPE_NAME: &'static str = "Account";
-//!     fn command_names() -> &'static [&'static str] { &["Deposit", "Withdraw"] }
-//!     fn event_names() -> &'static [&'static str] { &["Deposited", "Withdrawn"] }
-//! }
 //!
 //! impl Aggregate for Account {
 //!     type Command = Command;
@@ -38,9 +40,6 @@
 //!     type Reply = u64; // the new balance
 //!     type Error = Rejection;
 //!
-//!     fn event_type(e: &AccountEvent) -> &'static str {
-//!         match e { AccountEvent::Deposited(_) => "Deposited", AccountEvent::Withdrawn(_) => "Withdrawn" }
-//!     }
 //!     fn decide(&self, balance: &u64, c: &Command) -> Result<(Vec<AccountEvent>, u64), Rejection> {
 //!         match *c {
 //!             Command::Deposit(n) => Ok((vec![AccountEvent::Deposited(n)], balance + n)),
@@ -83,4 +82,4 @@ pub use actor::{REPLY_HEADER, SCHEMA_HEADER};
 pub use aggregate::Aggregate;
 pub use error::{AskError, AskErrorKind};
 pub use system::{ActorStats, ActorSystem, ActorSystemBuilder, Actors, Ask, AskFuture, AskResult};
-pub use testing::{AggregateOutcome, AggregateTest};
+pub use testing::{assert_description, AggregateOutcome, AggregateTest};

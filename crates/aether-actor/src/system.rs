@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use aether_core::support::lock;
 use aether_core::{
-    ActorId, Error, EventBroadcaster, EventFilter, EventStore, Namespace, Subscription,
+    ActorId, Error, EventBroadcaster, EventFilter, EventStore, Namespace, Subscription, Uuid,
 };
 use tokio::sync::{oneshot, Notify};
 
 use crate::actor::Msg;
 use crate::aggregate::Aggregate;
+use crate::error::AskError;
 
 pub(crate) use ask::deadline_passed;
 pub use ask::{Ask, AskFuture, AskResult};
@@ -96,6 +97,33 @@ struct SystemInner {
     types: Mutex<HashMap<TypeId, Arc<dyn AnyRuntime>>>,
 }
 
+impl SystemInner {
+    /// The synchronous half of a shutdown: no new command is accepted, and every active
+    /// actor is asked to finish what it has queued, snapshot and stop. The receivers
+    /// answer as each one stops.
+    fn begin_shutdown(&self) -> Vec<oneshot::Receiver<()>> {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        let runtimes: Vec<_> = lock(&self.types).values().cloned().collect();
+        runtimes.iter().flat_map(|rt| rt.passivate_all()).collect()
+    }
+}
+
+/// Held by every [`ActorSystem`] and [`Actors`] handle: when the last one is dropped
+/// without [`shutdown`](ActorSystem::shutdown), the actors finish their queued commands,
+/// snapshot and stop on their own.
+struct Handles {
+    inner: Arc<SystemInner>,
+}
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        if !self.inner.shared.shutting_down.load(Ordering::SeqCst) {
+            tracing::debug!(namespace = %self.inner.shared.namespace, "the last handle of an actor system was dropped; stopping its actors");
+            drop(self.inner.begin_shutdown());
+        }
+    }
+}
+
 /// The local event-sourced actor runtime: it activates actors on first use, runs one
 /// command at a time per actor, stores their events, broadcasts them, snapshots and
 /// passivates. Cloning is cheap; clones share everything.
@@ -114,11 +142,12 @@ struct SystemInner {
 /// #     fn command_names() -> &'static [&'static str] { &["Add"] }
 /// #     fn event_names() -> &'static [&'static str] { &["Added"] }
 /// # }
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Added(u64);
+/// # impl aether_core::EventNames for Added { const EVENT_NAMES: &'static [&'static str] = &["Added"]; fn event_type(&self) -> &'static str { "Added" } }
 /// # impl Aggregate for Counter {
-/// #     type Command = u64; type Event = u64; type State = u64; type Reply = u64; type Error = ();
-/// #     fn event_type(_: &u64) -> &'static str { "Added" }
-/// #     fn decide(&self, s: &u64, n: &u64) -> Result<(Vec<u64>, u64), ()> { Ok((vec![*n], s + n)) }
-/// #     fn apply(s: &mut u64, n: &u64) { *s += n }
+/// #     type Command = u64; type Event = Added; type State = u64; type Reply = u64; type Error = ();
+/// #     fn decide(&self, s: &u64, n: &u64) -> Result<(Vec<Added>, u64), ()> { Ok((vec![Added(*n)], s + n)) }
+/// #     fn apply(s: &mut u64, Added(n): &Added) { *s += n }
 /// # }
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
 /// let system = ActorSystem::builder()
@@ -131,9 +160,17 @@ struct SystemInner {
 /// system.shutdown().await;
 /// # Ok(()) }
 /// ```
+///
+/// Call [`shutdown`](ActorSystem::shutdown) to stop it and wait until its actors have
+/// stopped. When the last `ActorSystem` and [`Actors`] handles are dropped without it, the
+/// actors still finish their queued commands, snapshot and stop, in the background (the
+/// Tokio runtime must keep running for that). Handles held by the system's own actors
+/// (an aggregate holding an `Actors` of another type) do not count as dropped while the
+/// system holds that aggregate: such a system stops on `shutdown` only.
 #[derive(Clone)]
 pub struct ActorSystem {
     inner: Arc<SystemInner>,
+    handle: Arc<Handles>,
 }
 
 impl std::fmt::Debug for ActorSystem {
@@ -153,11 +190,15 @@ impl ActorSystem {
 
     /// The system over `shared`, with no aggregate type registered yet.
     fn new(shared: Shared) -> Self {
+        let inner = Arc::new(SystemInner {
+            shared: Arc::new(shared),
+            types: Mutex::new(HashMap::new()),
+        });
         ActorSystem {
-            inner: Arc::new(SystemInner {
-                shared: Arc::new(shared),
-                types: Mutex::new(HashMap::new()),
+            handle: Arc::new(Handles {
+                inner: inner.clone(),
             }),
+            inner,
         }
     }
 
@@ -206,8 +247,14 @@ impl ActorSystem {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when `A` is already registered in this system (use the handle
-    /// returned the first time; it is cheap to clone).
+    /// returned the first time; it is cheap to clone), or when its description is unusable:
+    /// an empty type name, or a command or event name that is empty, too long, has control
+    /// characters or appears twice. (Through [`actors`](ActorSystem::actors), such a type's
+    /// asks fail with [`AskError::Invalid`].)
     pub fn register<A: Aggregate>(&self, aggregate: A) -> Result<Actors<A>, Error> {
+        if let Some(why) = registry::description_problem::<A>() {
+            return Err(Error::invalid("aggregate", why));
+        }
         let mut types = lock(&self.inner.types);
         if types.contains_key(&TypeId::of::<A>()) {
             return Err(Error::invalid(
@@ -220,10 +267,15 @@ impl ActorSystem {
         }
         let rt = Arc::new(TypeRuntime::new(aggregate, self.inner.shared.clone()));
         types.insert(TypeId::of::<A>(), rt.clone());
-        Ok(Actors { rt })
+        Ok(Actors {
+            rt,
+            handle: self.handle.clone(),
+        })
     }
 
-    /// The handle to the actors of `A`, registering `A::default()` on first use.
+    /// The handle to the actors of `A`, registering `A::default()` on first use. If `A`'s
+    /// description is unusable (see [`register`](ActorSystem::register)), its asks fail with
+    /// [`AskError::Invalid`] saying why.
     pub fn actors<A: Aggregate + Default>(&self) -> Actors<A> {
         let mut types = lock(&self.inner.types);
         let rt = types
@@ -237,7 +289,10 @@ impl ActorSystem {
             .unwrap_or_else(|_| {
                 unreachable!("the runtime registered under TypeId::of::<A>() is A's")
             });
-        Actors { rt }
+        Actors {
+            rt,
+            handle: self.handle.clone(),
+        }
     }
 
     /// Stops the system gracefully: new asks get
@@ -246,9 +301,7 @@ impl ActorSystem {
     /// actors have stopped.
     pub async fn shutdown(&self) {
         let shared = &self.inner.shared;
-        shared.shutting_down.store(true, Ordering::SeqCst);
-        let runtimes: Vec<_> = lock(&self.inner.types).values().cloned().collect();
-        let acks: Vec<_> = runtimes.iter().flat_map(|rt| rt.passivate_all()).collect();
+        let acks = self.inner.begin_shutdown();
         for ack in acks {
             let _ = ack.await;
         }
@@ -279,12 +332,14 @@ impl ActorSystem {
 /// clone.
 pub struct Actors<A: Aggregate> {
     rt: Arc<TypeRuntime<A>>,
+    handle: Arc<Handles>,
 }
 
 impl<A: Aggregate> Clone for Actors<A> {
     fn clone(&self) -> Self {
         Actors {
             rt: self.rt.clone(),
+            handle: self.handle.clone(),
         }
     }
 }
@@ -311,6 +366,53 @@ impl<A: Aggregate> Actors<A> {
     /// `tokio::spawn` and Tokio timers do.
     pub fn ask(&self, id: &ActorId, command: A::Command) -> Ask<A> {
         Ask::new(self.rt.clone(), id, command)
+    }
+
+    /// Queues `command` for actor `id` and returns at once, with the command id it was
+    /// queued under; nobody waits for its answer. A told command that later fails or is
+    /// rejected is logged at WARN and counted in [`ActorStats`] (`told_failed`,
+    /// `told_rejected`). Asking with the returned id answers the command's stored outcome
+    /// without running it again. For a chosen command id, headers or a deadline, build an
+    /// ask and [`tell`](Ask::tell) it: `actors.ask(&id, command).command_id(c).tell()`.
+    ///
+    /// ```
+    /// # use aether_actor::{ActorSystem, Aggregate};
+    /// # use aether_core::{ActorId, CommandNames, DescribeAggregate, EventNames, Namespace};
+    /// # #[derive(Default)] struct Counter;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize)] struct Add(u64);
+    /// # impl CommandNames for Add { const COMMAND_NAMES: &'static [&'static str] = &["Add"]; fn command_name(&self) -> &'static str { "Add" } }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Added(u64);
+    /// # impl EventNames for Added { const EVENT_NAMES: &'static [&'static str] = &["Added"]; fn event_type(&self) -> &'static str { "Added" } }
+    /// # impl DescribeAggregate for Counter {
+    /// #     const TYPE_NAME: &'static str = "Counter";
+    /// #     fn command_names() -> &'static [&'static str] { &["Add"] }
+    /// #     fn event_names() -> &'static [&'static str] { &["Added"] }
+    /// # }
+    /// # impl Aggregate for Counter {
+    /// #     type Command = Add; type Event = Added; type State = u64; type Reply = u64; type Error = String;
+    /// #     fn decide(&self, s: &u64, Add(n): &Add) -> Result<(Vec<Added>, u64), String> { Ok((vec![Added(*n)], s + n)) }
+    /// #     fn apply(s: &mut u64, Added(n): &Added) { *s += n }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
+    /// # let store = aether_store_mem::InMemoryEventStore::new(Namespace::new("demo")?);
+    /// # let system = ActorSystem::builder().store(store).build()?;
+    /// let counters = system.actors::<Counter>();
+    /// let id = ActorId::new("counter-1")?;
+    /// let command_id = counters.tell(&id, Add(2))?;
+    /// // The same id asked again: answered from the store, not run twice.
+    /// assert_eq!(counters.ask(&id, Add(2)).command_id(command_id).await?, Ok(2));
+    /// # system.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// At once: [`AskError::MailboxFull`](crate::AskError::MailboxFull) with the command,
+    /// or [`AskError::ShuttingDown`](crate::AskError::ShuttingDown).
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime when the actor has to be activated, as `tokio::spawn` does.
+    pub fn tell(&self, id: &ActorId, command: A::Command) -> Result<Uuid, AskError<A::Command>> {
+        Ask::new(self.rt.clone(), id, command).tell()
     }
 
     /// Whether actor `id` is active (in memory) in this system.

@@ -35,9 +35,6 @@ impl Aggregate for Purse {
     type State = WalletState;
     type Reply = u64;
     type Error = ();
-    fn event_type(_: &WalletEvent) -> &'static str {
-        "Deposited"
-    }
     fn decide(&self, s: &WalletState, c: &PurseCommand) -> Result<(Vec<WalletEvent>, u64), ()> {
         let PurseCommand::Deposit(n) = c;
         Ok((vec![WalletEvent::Deposited { amount: *n }], s.balance + n))
@@ -136,9 +133,6 @@ impl Aggregate for Gauge {
     type State = Vec<String>;
     type Reply = usize;
     type Error = ();
-    fn event_type(_: &WalletEvent) -> &'static str {
-        "Deposited"
-    }
     fn decide(&self, s: &Vec<String>, c: &PurseCommand) -> Result<(Vec<WalletEvent>, usize), ()> {
         let PurseCommand::Deposit(n) = c;
         Ok((vec![WalletEvent::Deposited { amount: *n }], s.len() + 1))

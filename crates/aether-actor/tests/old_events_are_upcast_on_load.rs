@@ -15,7 +15,8 @@ enum EventV1 {
 }
 
 /// Version 2: cents and a currency.
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, aether_macros::EventNames)]
+#[aether(crate = "aether_core", kind = "EventV2Kind")]
 enum EventV2 {
     Deposited { cents: u64, currency: String },
 }
@@ -41,9 +42,6 @@ impl Aggregate for Till {
     type Error = ();
     const EVENT_SCHEMA_VERSION: u32 = 2;
 
-    fn event_type(_: &EventV2) -> &'static str {
-        "Deposited"
-    }
     fn decide(&self, total: &u64, cents: &u64) -> Result<(Vec<EventV2>, u64), ()> {
         let e = EventV2::Deposited {
             cents: *cents,

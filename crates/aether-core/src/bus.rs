@@ -11,6 +11,7 @@ use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 use crate::error::Result;
 use crate::event::Event;
 use crate::id::{ActorId, Namespace};
+use crate::{DescribeAggregate, EventKind};
 
 /// What a subscription delivers.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,14 +30,46 @@ pub enum BusMessage {
 /// A live subscription: a stream of [`BusMessage`]s that ends when the bus is dropped.
 pub type Subscription = BoxStream<'static, BusMessage>;
 
-/// Which events a subscriber wants. The empty filter matches every event of the namespace.
+/// Which events a subscriber wants: by aggregate type, event type and actor. The empty
+/// filter matches every event of the namespace; each part named narrows it (an event
+/// must match every part that names something, and any one of the values named in it).
+///
+/// Typed, without strings: [`of`](EventFilter::of) names an aggregate type by its Rust
+/// type, and [`kind`](EventFilter::kind) an event type by the `<Enum>Kind` value that
+/// `#[derive(EventNames)]` generates. For names read at run time, use the string forms.
 ///
 /// ```
-/// use aether_core::{EventFilter, ActorId};
-/// let f = EventFilter::all().event_type("Deposited").actor(ActorId::new("acc-1").unwrap());
+/// use aether_core::{ActorId, DescribeAggregate, EventFilter, EventKind};
+/// # struct Account;
+/// # impl DescribeAggregate for Account {
+/// #     const TYPE_NAME: &'static str = "Account";
+/// #     fn command_names() -> &'static [&'static str] { &[] }
+/// #     fn event_names() -> &'static [&'static str] { &["Deposited", "Withdrawn"] }
+/// # }
+/// # #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)] enum AccountEventKind { Deposited, Withdrawn }
+/// # impl EventKind for AccountEventKind {
+/// #     fn event_type(self) -> &'static str { match self { Self::Deposited => "Deposited", Self::Withdrawn => "Withdrawn" } }
+/// # }
+/// // Every event of every Account.
+/// let accounts = EventFilter::of::<Account>();
+/// // Deposits and withdrawals of one account.
+/// let movements = EventFilter::of::<Account>()
+///     .kinds([AccountEventKind::Deposited, AccountEventKind::Withdrawn])
+///     .actor(ActorId::new("acc-1").unwrap());
+/// // The same with names read at run time.
+/// let dynamic = EventFilter::all()
+///     .aggregate_type("Account")
+///     .event_type("Deposited")
+///     .event_type("Withdrawn")
+///     .actor(ActorId::new("acc-1").unwrap());
+/// assert_eq!(movements, dynamic);
 /// ```
+///
+/// Events stored without an aggregate type (appended outside the actor runtime, or in
+/// record format 1) match no filter that names aggregate types.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
+    aggregate_types: Option<HashSet<String>>,
     event_types: Option<HashSet<String>>,
     actors: Option<HashSet<ActorId>>,
 }
@@ -45,6 +78,32 @@ impl EventFilter {
     /// Every event of the namespace.
     pub fn all() -> Self {
         Self::default()
+    }
+
+    /// Every event of the actors of aggregate type `A` (its
+    /// [`TYPE_NAME`](DescribeAggregate::TYPE_NAME)).
+    pub fn of<A: DescribeAggregate + ?Sized>() -> Self {
+        Self::all().aggregate_type(A::TYPE_NAME)
+    }
+
+    /// Also accept events of actors of this aggregate type (once any aggregate type is
+    /// named, only named types match).
+    pub fn aggregate_type(mut self, aggregate_type: impl Into<String>) -> Self {
+        self.aggregate_types
+            .get_or_insert_with(HashSet::new)
+            .insert(aggregate_type.into());
+        self
+    }
+
+    /// Also accept events of this kind: [`event_type`](EventFilter::event_type) with the
+    /// name `kind` stands for.
+    pub fn kind(self, kind: impl EventKind) -> Self {
+        self.event_type(kind.event_type())
+    }
+
+    /// Also accept events of each of these kinds.
+    pub fn kinds<K: EventKind>(self, kinds: impl IntoIterator<Item = K>) -> Self {
+        kinds.into_iter().fold(self, Self::kind)
     }
 
     /// Also accept events of this type (once any type is named, only named types match).
@@ -61,6 +120,11 @@ impl EventFilter {
         self
     }
 
+    /// The aggregate types named, if any.
+    pub fn aggregate_types(&self) -> Option<&HashSet<String>> {
+        self.aggregate_types.as_ref()
+    }
+
     /// The event types named, if any.
     pub fn event_types(&self) -> Option<&HashSet<String>> {
         self.event_types.as_ref()
@@ -73,7 +137,13 @@ impl EventFilter {
 
     /// Whether `event` passes the filter.
     pub fn matches(&self, event: &Event) -> bool {
-        self.event_types
+        self.aggregate_types.as_ref().is_none_or(|t| {
+            event
+                .aggregate_type
+                .as_deref()
+                .is_some_and(|a| t.contains(a))
+        }) && self
+            .event_types
             .as_ref()
             .is_none_or(|t| t.contains(&event.event_type))
             && self

@@ -31,15 +31,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aether::{
-    ActorId, ActorSystem, Actors, BusMessage, Event, EventBroadcaster, EventBus, EventFilter,
-    EventStore, EventStoreExt, InMemoryEventStore, Namespace, Uuid,
-};
+use aether::prelude::*;
+use aether::{Event, EventBroadcaster, EventBus, EventStore, EventStoreExt};
 use domain::{
-    money, Account, AccountCommand, AccountEvent, Transfer, TransferCommand, TransferEvent,
-    TransferStatus,
+    money, Account, AccountCommand, AccountEvent, AccountEventKind, Transfer, TransferCommand,
+    TransferEvent, TransferEventKind, TransferStatus,
 };
-use futures::StreamExt;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -342,14 +339,16 @@ async fn start_policies(
     accounts: Actors<Account>,
     transfers: Actors<Transfer>,
 ) -> anyhow::Result<()> {
-    let filter = [
-        "TransferStarted",
-        "MoneyWithdrawn",
-        "TransferDebited",
-        "MoneyDeposited",
-    ]
-    .into_iter()
-    .fold(EventFilter::all(), EventFilter::event_type);
+    // Typed: the kinds the derive generated beside each event enum, no strings.
+    let filter = EventFilter::all()
+        .kinds([
+            TransferEventKind::TransferStarted,
+            TransferEventKind::TransferDebited,
+        ])
+        .kinds([
+            AccountEventKind::MoneyWithdrawn,
+            AccountEventKind::MoneyDeposited,
+        ]);
     let mut events = system.subscribe(filter).await?;
     tokio::spawn(async move {
         while let Some(msg) = events.next().await {
@@ -375,14 +374,23 @@ async fn react(
     accounts: &Actors<Account>,
     transfers: &Actors<Transfer>,
 ) -> anyhow::Result<()> {
+    match event.aggregate_type() {
+        Some(Transfer::TYPE_NAME) => on_transfer(event, event.decode()?, accounts, transfers).await,
+        Some(Account::TYPE_NAME) => on_account(event, event.decode()?, transfers).await,
+        _ => Ok(()),
+    }
+}
+
+/// The policies that follow a transfer's events.
+async fn on_transfer(
+    event: &Event,
+    transfer_event: TransferEvent,
+    accounts: &Actors<Account>,
+    transfers: &Actors<Transfer>,
+) -> anyhow::Result<()> {
     let source = &event.actor_id;
-    match event.event_type.as_str() {
-        "TransferStarted" => {
-            let TransferEvent::TransferStarted { from, amount, .. } =
-                event.decode::<TransferEvent>()?
-            else {
-                return Ok(());
-            };
+    match transfer_event {
+        TransferEvent::TransferStarted { from, amount, .. } => {
             let cmd = AccountCommand::WithdrawMoney {
                 amount,
                 transfer: Some(source.to_string()),
@@ -404,23 +412,7 @@ async fn react(
                 }
             }
         }
-        "MoneyWithdrawn" => {
-            if let AccountEvent::MoneyWithdrawn {
-                transfer: Some(tr), ..
-            } = event.decode::<AccountEvent>()?
-            {
-                transfers
-                    .ask(&id(&tr), TransferCommand::RecordDebit)
-                    .command_id(event.id)
-                    .await??;
-                println!("     MoneyWithdrawn    -> RecordDebitOnWithdrawal -> {tr}: RecordDebit => TransferDebited");
-            }
-        }
-        "TransferDebited" => {
-            let TransferEvent::TransferDebited { to, amount } = event.decode::<TransferEvent>()?
-            else {
-                return Ok(());
-            };
+        TransferEvent::TransferDebited { to, amount } => {
             let cmd = AccountCommand::DepositMoney {
                 amount,
                 transfer: Some(source.to_string()),
@@ -432,17 +424,35 @@ async fn react(
                 money(b.balance)
             );
         }
-        "MoneyDeposited" => {
-            if let AccountEvent::MoneyDeposited {
-                transfer: Some(tr), ..
-            } = event.decode::<AccountEvent>()?
-            {
-                transfers
-                    .ask(&id(&tr), TransferCommand::RecordCredit)
-                    .command_id(event.id)
-                    .await??;
-                println!("     MoneyDeposited    -> CompleteOnCredit        -> {tr}: RecordCredit => TransferCompleted");
-            }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The policies that follow an account's events: those of a transfer move it on.
+async fn on_account(
+    event: &Event,
+    account_event: AccountEvent,
+    transfers: &Actors<Transfer>,
+) -> anyhow::Result<()> {
+    match account_event {
+        AccountEvent::MoneyWithdrawn {
+            transfer: Some(tr), ..
+        } => {
+            transfers
+                .ask(&id(&tr), TransferCommand::RecordDebit)
+                .command_id(event.id)
+                .await??;
+            println!("     MoneyWithdrawn    -> RecordDebitOnWithdrawal -> {tr}: RecordDebit => TransferDebited");
+        }
+        AccountEvent::MoneyDeposited {
+            transfer: Some(tr), ..
+        } => {
+            transfers
+                .ask(&id(&tr), TransferCommand::RecordCredit)
+                .command_id(event.id)
+                .await??;
+            println!("     MoneyDeposited    -> CompleteOnCredit        -> {tr}: RecordCredit => TransferCompleted");
         }
         _ => {}
     }
@@ -461,10 +471,8 @@ struct AccountBalances {
 
 impl AccountBalances {
     async fn start(system: &ActorSystem) -> anyhow::Result<Self> {
-        let filter = EventFilter::all()
-            .event_type("AccountOpened")
-            .event_type("MoneyDeposited")
-            .event_type("MoneyWithdrawn");
+        // Every event of every account, typed by the aggregate.
+        let filter = EventFilter::of::<Account>();
         let mut events = system.subscribe(filter).await?;
         let model = AccountBalances::default();
         let m = model.clone();
@@ -515,10 +523,11 @@ struct TransferHistory {
 
 impl TransferHistory {
     async fn start(system: &ActorSystem) -> anyhow::Result<Self> {
-        let filter = EventFilter::all()
-            .event_type("TransferStarted")
-            .event_type("TransferCompleted")
-            .event_type("TransferFailed");
+        let filter = EventFilter::of::<Transfer>().kinds([
+            TransferEventKind::TransferStarted,
+            TransferEventKind::TransferCompleted,
+            TransferEventKind::TransferFailed,
+        ]);
         let mut events = system.subscribe(filter).await?;
         let model = TransferHistory::default();
         let m = model.clone();

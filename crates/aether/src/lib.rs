@@ -9,39 +9,51 @@
 //! domain errors stay apart from technical ones:
 //! `ask` returns `Result<Result<Reply, DomainError>, AskError>`.
 //!
-//! The default feature runs everything embedded, in process, with no server:
+//! The default feature runs everything embedded, in process, with no server. An app needs
+//! `aether`, `serde` and `tokio` (with `macros` and `rt-multi-thread`) in its Cargo.toml;
+//! `use aether::prelude::*` brings in what the first actor needs:
 //!
 //! ```
-//! use aether::{ActorId, ActorSystem, Aggregate, DescribeAggregate, InMemoryEventStore, Namespace};
-//! use serde::{Deserialize, Serialize};
+//! use aether::prelude::*;
 //!
-//! #[derive(Default)]
+//! /// A counter. Its type name is stored with its events: written out, so renaming the
+//! /// Rust type changes nothing stored.
+//! #[derive(Default, DescribeAggregate)]
+//! #[aether(type_name = "Counter")]
 //! struct Counter;
 //!
-//! #[derive(Debug, Serialize, Deserialize)]
+//! #[derive(Debug, Serialize, Deserialize, CommandNames)]
 //! enum Command { Add(u64) }
-//! #[derive(Serialize, Deserialize)]
+//!
+//! // Each event is stored under its variant's name ("Added"), written once, here.
+//! #[derive(Serialize, Deserialize, EventNames)]
 //! enum Event { Added(u64) }
 //!
-//! impl DescribeAggregate for Counter {
-//!     const TYPE_NAME: &'static str = "Counter";
-//!     fn command_names() -> &'static [&'static str] { &["Add"] }
-//!     fn event_names() -> &'static [&'static str] { &["Added"] }
+//! /// The domain error: a rejected command stores nothing.
+//! #[derive(Debug, Serialize, Deserialize)]
+//! enum CounterError { Overflow }
+//!
+//! impl std::fmt::Display for CounterError {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+//!         f.write_str("the counter would overflow")
+//!     }
 //! }
+//! impl std::error::Error for CounterError {}
 //!
 //! impl Aggregate for Counter {
 //!     type Command = Command;
 //!     type Event = Event;
 //!     type State = u64;
 //!     type Reply = u64;
-//!     type Error = String;
+//!     type Error = CounterError;
 //!
-//!     fn event_type(_: &Event) -> &'static str { "Added" }
-//!     fn decide(&self, total: &u64, Command::Add(n): &Command) -> Result<(Vec<Event>, u64), String> {
-//!         let new = total.checked_add(*n).ok_or("overflow")?;
-//!         Ok((vec![Event::Added(*n)], new))
+//!     fn decide(&self, total: &u64, Command::Add(n): &Command) -> Result<(Vec<Event>, u64), CounterError> {
+//!         total.checked_add(*n).ok_or(CounterError::Overflow)?;
+//!         Ok((vec![Event::Added(*n)], 0))
 //!     }
 //!     fn apply(total: &mut u64, Event::Added(n): &Event) { *total += n }
+//!     // The reply is the total after the command.
+//!     fn reply(&self, total: &u64, _decided: u64) -> u64 { *total }
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
@@ -50,8 +62,9 @@
 //!     .build()?;
 //! let counters = system.actors::<Counter>();
 //! let id = ActorId::new("counter-1")?;
-//! assert_eq!(counters.ask(&id, Command::Add(2)).await?, Ok(2));
-//! assert_eq!(counters.ask(&id, Command::Add(40)).await?, Ok(42));
+//! // `??`: the first `?` for a technical failure, the second for a domain rejection.
+//! assert_eq!(counters.ask(&id, Command::Add(2)).await??, 2);
+//! assert_eq!(counters.ask(&id, Command::Add(40)).await??, 42);
 //! system.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -79,20 +92,25 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The core contracts, named one by one: what an application writes against. Helpers for
-// store implementers stay in `support`, under their own name.
+// store implementers (retry policy, subject tokens, stripe hashing) stay in
+// `aether_core::support`.
 pub use aether_core::{
     async_trait, codec, new_id, new_id_at, ActorId, ActorSnapshot, AggregateDescription, Appended,
-    BoxError, BusMessage, Bytes, CommandRecord, DescribeAggregate, Error, ErrorKind, Event,
-    EventBroadcaster, EventBus, EventFilter, EventStore, EventStoreExt, EventStream,
-    ExpectedVersion, Metadata, Namespace, NewEvent, OffsetDateTime, Result, StoreHealth,
-    StorePosition, Subscription, Uuid, Version, VersionConflict, DEFAULT_BUS_CAPACITY,
-    MAX_ACTOR_ID_LEN, MAX_EVENT_TYPE_LEN, MAX_NAMESPACE_LEN,
+    BoxError, BusMessage, Bytes, CommandNames, CommandRecord, DescribeAggregate, Error, ErrorKind,
+    Event, EventBroadcaster, EventBus, EventFilter, EventKind, EventNames, EventStore,
+    EventStoreExt, EventStream, ExpectedVersion, Metadata, Namespace, NewEvent, OffsetDateTime,
+    Result, StoreHealth, StorePosition, Subscription, Uuid, Version, VersionConflict,
+    DEFAULT_BUS_CAPACITY, MAX_ACTOR_ID_LEN, MAX_EVENT_TYPE_LEN, MAX_NAMESPACE_LEN,
 };
+/// Derives of the names, written once: `EventNames` and `CommandNames` on the event and
+/// command enums (each name is the variant's serde name; `EventNames` also generates an
+/// `<Enum>Kind` enum for typed filters), and `DescribeAggregate` on the aggregate with
+/// its explicit `#[aether(type_name = "..")]`. See the `aether-macros` crate.
+pub use aether_macros::{CommandNames, DescribeAggregate, EventNames};
 
-/// Helpers for implementers of Aether's contracts (an event store, a broadcaster): the
-/// retry policy, poison-ignoring locks, command-record lookups, subject tokens. See
-/// [`aether_core::support`].
-pub use aether_core::support;
+/// The stream methods (`next`, `filter`, ...) for [`Subscription`]s and event streams, so
+/// an app needs no `futures` dependency of its own.
+pub use futures::{Stream, StreamExt};
 
 /// The actor runtime: the crate behind [`ActorSystem`] and [`Aggregate`].
 pub use aether_actor as actor;
@@ -113,3 +131,28 @@ pub use aether_store_jetstream::{self as jetstream, JetStreamEventStore};
 #[cfg(feature = "model")]
 #[cfg_attr(docsrs, doc(cfg(feature = "model")))]
 pub use aether_model as model;
+
+/// What an app needs for its first actors, in one import: `use aether::prelude::*;`.
+///
+/// The runtime ([`ActorSystem`], [`Actors`], [`Aggregate`], [`AskError`]), the derives
+/// and traits of names ([`EventNames`], [`CommandNames`], [`DescribeAggregate`],
+/// [`EventKind`]), ids and filters ([`ActorId`], [`Namespace`], [`EventFilter`],
+/// [`BusMessage`], [`Uuid`]), the embedded store with the default feature, serde's derives
+/// (`Serialize`, `Deserialize`) and the stream methods (`StreamExt`, unnamed).
+pub mod prelude {
+    #[cfg(feature = "mem")]
+    pub use crate::InMemoryEventStore;
+    #[cfg(feature = "jetstream")]
+    pub use crate::JetStreamEventStore;
+    pub use crate::{
+        ActorId, ActorSystem, Actors, Aggregate, AskError, AskErrorKind, BusMessage, CommandNames,
+        DescribeAggregate, EventFilter, EventKind, EventNames, Namespace, Uuid,
+    };
+    pub use futures::StreamExt as _;
+    pub use serde::{Deserialize, Serialize};
+}
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

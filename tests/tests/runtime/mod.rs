@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aether::{
-    ActorSystem, Actors, Aggregate, AskErrorKind, DescribeAggregate, EventStoreExt, Uuid,
+    ActorSystem, Actors, Aggregate, AskErrorKind, CommandNames, DescribeAggregate, EventNames,
+    EventStoreExt, Uuid,
 };
 use aether_core::{ActorId, EventStore};
 use serde::{Deserialize, Serialize};
@@ -20,11 +21,12 @@ use crate::common::chain;
 
 /// Adds numbers; its reply is the running total, so a reply tells how many commands ran
 /// before it.
-#[derive(Default)]
+#[derive(Default, DescribeAggregate)]
+#[aether(type_name = "Tally")]
 pub(crate) struct Tally;
 
 /// The commands of [`Tally`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, CommandNames)]
 pub(crate) enum TallyCommand {
     /// Adds the number (one event).
     Add(u64),
@@ -33,20 +35,10 @@ pub(crate) enum TallyCommand {
 }
 
 /// The one event of [`Tally`].
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, EventNames)]
 pub(crate) enum TallyEvent {
     /// A number was added.
     Added(u64),
-}
-
-impl DescribeAggregate for Tally {
-    const TYPE_NAME: &'static str = "Tally";
-    fn command_names() -> &'static [&'static str] {
-        &["Add", "Total"]
-    }
-    fn event_names() -> &'static [&'static str] {
-        &["Added"]
-    }
 }
 
 impl Aggregate for Tally {
@@ -55,9 +47,6 @@ impl Aggregate for Tally {
     type State = u64;
     type Reply = u64;
     type Error = ();
-    fn event_type(_: &TallyEvent) -> &'static str {
-        "Added"
-    }
     fn decide(&self, total: &u64, command: &TallyCommand) -> Result<(Vec<TallyEvent>, u64), ()> {
         match command {
             TallyCommand::Add(n) => Ok((vec![TallyEvent::Added(*n)], total + n)),

@@ -12,7 +12,7 @@ use aether_core::{ActorId, EventStore, Uuid};
 use tokio::sync::oneshot;
 
 use super::TypeRuntime;
-use crate::actor::{AskMsg, Msg, Outcome};
+use crate::actor::{AskMsg, Headers, Msg, Outcome};
 use crate::aggregate::Aggregate;
 use crate::error::{rebrand, AskError};
 use crate::mailbox::{Mailbox, SendError};
@@ -46,7 +46,13 @@ pub struct Ask<A: Aggregate> {
     correlation_id: Option<Uuid>,
     timeout: Option<Duration>,
     deadline: Option<std::time::Instant>,
+    headers: Option<Box<Headers>>,
+    /// Why the ask cannot be sent (a reserved header key): reported when it is sent.
+    invalid: Option<String>,
 }
+
+/// The header keys the runtime reserves for itself: its own headers begin with it.
+pub(crate) const RESERVED_HEADER_PREFIX: &str = "aether-";
 
 impl<A: Aggregate> std::fmt::Debug for Ask<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,7 +75,41 @@ impl<A: Aggregate> Ask<A> {
             correlation_id: None,
             timeout: None,
             deadline: None,
+            headers: None,
+            invalid: None,
         }
+    }
+
+    /// Adds a header to the metadata of every event the command stores (a tenant, a user,
+    /// a trace id): stored and replayed with the events, and seen by subscribers. A key set
+    /// twice keeps the last value. Keys beginning with `aether-` (in any case) are the
+    /// runtime's own, and an empty key means nothing: either makes the ask fail with
+    /// [`AskError::Invalid`] without running the command.
+    ///
+    /// ```no_run
+    /// # use aether_actor::{Actors, Aggregate};
+    /// # async fn f<A: Aggregate>(accounts: Actors<A>, id: aether_core::ActorId, cmd: A::Command) {
+    /// let outcome = accounts.ask(&id, cmd).header("tenant", "acme").await;
+    /// # }
+    /// ```
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        let reserved = key
+            .get(..RESERVED_HEADER_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_HEADER_PREFIX));
+        if reserved || key.is_empty() {
+            let why = if reserved {
+                format!("header key {key:?} begins with {RESERVED_HEADER_PREFIX:?}, which Aether reserves for its own headers")
+            } else {
+                "a header key is empty".to_owned()
+            };
+            self.invalid.get_or_insert(why);
+            return self;
+        }
+        self.headers
+            .get_or_insert_with(Default::default)
+            .insert(key, value.into());
+        self
     }
 
     /// The command's id (default: a fresh UUID v7). The events the command produces carry it
@@ -116,8 +156,46 @@ impl<A: Aggregate> Ask<A> {
         self
     }
 
-    /// Hands the command to the actor: the synchronous first step of an ask.
-    fn send(self) -> Result<Sent<A>, AskError<A::Command>> {
+    /// Queues the command for the actor without waiting for its answer, and returns its
+    /// command id: the tell of `actors.tell(id, command)`, with this ask's options (command
+    /// id, correlation id, headers, deadline).
+    ///
+    /// A told command that later fails or is rejected is logged at WARN and counted in
+    /// [`ActorStats`](crate::ActorStats) (`told_failed`, `told_rejected`); asking with the
+    /// returned command id answers its stored outcome without running it again.
+    ///
+    /// # Errors
+    /// At once: [`AskError::MailboxFull`] (with the command) when the actor's mailbox is
+    /// full, [`AskError::ShuttingDown`], [`AskError::Timeout`] for a deadline already
+    /// passed, [`AskError::Invalid`] for a reserved header key.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime when the actor has to be activated, as `tokio::spawn` does.
+    pub fn tell(self) -> Result<Uuid, AskError<A::Command>> {
+        // A told command's id is remembered like a caller's, so that an ask with it is
+        // answered from the store.
+        let command_id = self.command_id.unwrap_or_else(aether_core::new_id);
+        let (rt, id, msg, _) = self.command_id(command_id).message(None)?;
+        match rt.send(&id, msg) {
+            Ok((mailbox, _)) => {
+                mailbox.wake();
+                Ok(command_id)
+            }
+            Err(e) => Err(not_sent(e)),
+        }
+    }
+
+    /// The message for the actor, with `reply` as where the answer goes, and its deadline;
+    /// or why it cannot be sent.
+    #[expect(
+        clippy::type_complexity,
+        reason = "the parts of a message ready to send"
+    )]
+    fn message(
+        self,
+        reply: Option<oneshot::Sender<Outcome<A>>>,
+    ) -> Result<(Arc<TypeRuntime<A>>, ActorId, Msg<A>, tokio::time::Instant), AskError<A::Command>>
+    {
         let Ask {
             rt,
             id,
@@ -126,9 +204,14 @@ impl<A: Aggregate> Ask<A> {
             correlation_id,
             timeout,
             deadline,
+            headers,
+            invalid,
         } = self;
         if rt.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(AskError::ShuttingDown);
+        }
+        if let Some(why) = invalid.or_else(|| rt.invalid.clone()) {
+            return Err(AskError::Invalid(aether_core::Error::invalid("ask", why)));
         }
         let now = tokio::time::Instant::now();
         let timeout = timeout.unwrap_or(rt.shared.config.ask_timeout);
@@ -145,15 +228,22 @@ impl<A: Aggregate> Ask<A> {
         }
         let fresh_id = command_id.is_none();
         let command_id = command_id.unwrap_or_else(aether_core::new_id);
-        let (tx, rx) = oneshot::channel::<Outcome<A>>();
         let msg = Msg::Ask(Box::new(AskMsg {
             command,
             command_id,
             fresh_id,
             correlation_id: correlation_id.unwrap_or(command_id),
             deadline: until,
-            reply: tx,
+            headers,
+            reply,
         }));
+        Ok((rt, id, msg, until))
+    }
+
+    /// Hands the command to the actor: the synchronous first step of an ask.
+    fn send(self) -> Result<Sent<A>, AskError<A::Command>> {
+        let (tx, rx) = oneshot::channel::<Outcome<A>>();
+        let (rt, id, msg, until) = self.message(Some(tx))?;
         match rt.send(&id, msg) {
             Ok((mailbox, seq)) => Ok(Sent {
                 mailbox,
@@ -161,9 +251,18 @@ impl<A: Aggregate> Ask<A> {
                 wait: tokio::time::timeout_at(until, rx),
                 rt,
             }),
-            Err(SendError::Full(Msg::Ask(m))) => Err(AskError::MailboxFull(m.command)),
-            Err(SendError::Closed(Msg::Ask(_))) => Err(AskError::ShuttingDown),
-            Err(_) => unreachable!("an ask message is handed back as sent"),
+            Err(e) => Err(not_sent(e)),
+        }
+    }
+}
+
+/// The error of a command its actor's mailbox did not take.
+fn not_sent<A: Aggregate>(e: SendError<Msg<A>>) -> AskError<A::Command> {
+    match e {
+        SendError::Full(Msg::Ask(m)) => AskError::MailboxFull(m.command),
+        SendError::Closed(Msg::Ask(_)) => AskError::ShuttingDown,
+        SendError::Full(_) | SendError::Closed(_) => {
+            unreachable!("an ask message is handed back as sent")
         }
     }
 }

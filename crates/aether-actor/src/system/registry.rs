@@ -49,6 +49,9 @@ pub(crate) struct TypeRuntime<A: Aggregate> {
     shards: Box<[Registry<A>]>,
     shard_seed: u64,
     sweeper: AtomicBool,
+    /// Why `A`'s description is unusable (an empty or repeated name), if it is: every ask
+    /// then fails with it.
+    pub(crate) invalid: Option<String>,
 }
 
 impl<A: Aggregate> TypeRuntime<A> {
@@ -60,6 +63,7 @@ impl<A: Aggregate> TypeRuntime<A> {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             shard_seed: aether_core::support::shard_seed(),
             sweeper: AtomicBool::new(false),
+            invalid: description_problem::<A>(),
         }
     }
 
@@ -198,6 +202,22 @@ impl<A: Aggregate> AnyRuntime for TypeRuntime<A> {
         }
         acks
     }
+}
+
+/// What is wrong with `A`'s names, if anything: the type name, and the command and event
+/// names (empty, too long, with control characters, or repeated).
+pub(crate) fn description_problem<A: Aggregate>() -> Option<String> {
+    use aether_core::names::check_names;
+    check_names("aggregate type", &[A::TYPE_NAME])
+        .and_then(|()| check_names("command", A::command_names()))
+        .and_then(|()| check_names("event", A::event_names()))
+        .err()
+        .map(|why| {
+            format!(
+                "the description of aggregate type {:?} is unusable: {why}",
+                A::TYPE_NAME
+            )
+        })
 }
 
 #[cfg(test)]

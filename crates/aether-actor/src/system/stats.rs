@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub(crate) duplicates: AtomicU64,
     pub(crate) appends: AtomicU64,
     pub(crate) lookups: AtomicU64,
+    pub(crate) told_rejected: AtomicU64,
+    pub(crate) told_failed: AtomicU64,
 }
 
 impl Counters {
@@ -36,6 +38,8 @@ impl Counters {
             duplicates: get(&self.duplicates),
             appends: get(&self.appends),
             command_lookups: get(&self.lookups),
+            told_rejected: get(&self.told_rejected),
+            told_failed: get(&self.told_failed),
         }
     }
 }
@@ -61,4 +65,9 @@ pub struct ActorStats {
     /// Command ids looked up in an actor's stored history (ids outside the remembered
     /// window, at or below its horizon).
     pub command_lookups: u64,
+    /// Told commands ([`Actors::tell`](crate::Actors::tell)) the aggregate rejected with a
+    /// domain error (each also logged at WARN).
+    pub told_rejected: u64,
+    /// Told commands that failed with a technical error (each also logged at WARN).
+    pub told_failed: u64,
 }

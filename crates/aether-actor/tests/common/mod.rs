@@ -12,21 +12,28 @@ use std::time::Duration;
 
 use aether_actor::Aggregate;
 use aether_core::{
-    async_trait, ActorId, ActorSnapshot, Appended, DescribeAggregate, Error, Event, EventStore,
-    EventStream, ExpectedVersion, Namespace, NewEvent, Result, Version,
+    async_trait, ActorId, ActorSnapshot, Appended, Error, Event, EventStore, EventStream,
+    ExpectedVersion, Namespace, NewEvent, Result, Version,
 };
 use aether_store_mem::InMemoryEventStore;
 use serde::{Deserialize, Serialize};
 
 /// A wallet: deposits and withdrawals, with side effects counted by `on_persisted`.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, aether_macros::DescribeAggregate)]
+#[aether(
+    crate = "aether_core",
+    type_name = "Wallet",
+    command = WalletCommand,
+    event = WalletEvent
+)]
 pub struct Wallet {
     pub side_effects: Arc<AtomicUsize>,
     pub activations: Arc<AtomicUsize>,
     pub passivations: Arc<AtomicUsize>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, aether_macros::CommandNames)]
+#[aether(crate = "aether_core")]
 pub enum WalletCommand {
     Deposit(u64),
     Withdraw(u64),
@@ -38,7 +45,8 @@ pub enum WalletCommand {
     Explode,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, aether_macros::EventNames)]
+#[aether(crate = "aether_core")]
 pub enum WalletEvent {
     Deposited { amount: u64 },
     Withdrawn { amount: u64 },
@@ -55,16 +63,6 @@ pub enum WalletError {
     InsufficientFunds { balance: u64, wanted: u64 },
 }
 
-impl DescribeAggregate for Wallet {
-    const TYPE_NAME: &'static str = "Wallet";
-    fn command_names() -> &'static [&'static str] {
-        &["Deposit", "Withdraw", "DepositMany", "Peek", "Explode"]
-    }
-    fn event_names() -> &'static [&'static str] {
-        &["Deposited", "Withdrawn"]
-    }
-}
-
 impl Aggregate for Wallet {
     type Command = WalletCommand;
     type Event = WalletEvent;
@@ -72,13 +70,6 @@ impl Aggregate for Wallet {
     /// The balance after the command.
     type Reply = u64;
     type Error = WalletError;
-
-    fn event_type(e: &WalletEvent) -> &'static str {
-        match e {
-            WalletEvent::Deposited { .. } => "Deposited",
-            WalletEvent::Withdrawn { .. } => "Withdrawn",
-        }
-    }
 
     fn decide(
         &self,

@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use aether::{Aggregate, DescribeAggregate};
+use aether::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Formats cents as `123.45`.
@@ -28,12 +28,14 @@ pub fn money(cents: u64) -> String {
 // Account
 // ---------------------------------------------------------------------------------------
 
-/// A bank account (actor ids like `acc-alice`).
-#[derive(Debug, Default, Clone, Copy)]
+/// A bank account (actor ids like `acc-alice`). Its type name is stored with each of its
+/// events, so it is written out rather than taken from the Rust name.
+#[derive(Debug, Default, Clone, Copy, DescribeAggregate)]
+#[aether(type_name = "Account")]
 pub struct Account;
 
 /// What a customer (or a policy) asks an account to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, CommandNames)]
 pub enum AccountCommand {
     /// Opens the account for `owner`.
     OpenAccount { owner: String },
@@ -49,8 +51,9 @@ pub enum AccountCommand {
     },
 }
 
-/// What happened to an account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What happened to an account. The derive names each event after its variant and adds
+/// `AccountEventKind` for typed filters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, EventNames)]
 pub enum AccountEvent {
     /// The account was opened.
     AccountOpened { owner: String },
@@ -76,7 +79,7 @@ pub struct AccountState {
 }
 
 /// The reply to an accepted account command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
     /// The balance in cents after the command.
     pub balance: u64,
@@ -113,16 +116,6 @@ impl fmt::Display for AccountError {
 
 impl std::error::Error for AccountError {}
 
-impl DescribeAggregate for Account {
-    const TYPE_NAME: &'static str = "Account";
-    fn command_names() -> &'static [&'static str] {
-        &["OpenAccount", "DepositMoney", "WithdrawMoney"]
-    }
-    fn event_names() -> &'static [&'static str] {
-        &["AccountOpened", "MoneyDeposited", "MoneyWithdrawn"]
-    }
-}
-
 impl Aggregate for Account {
     type Command = AccountCommand;
     type Event = AccountEvent;
@@ -130,14 +123,10 @@ impl Aggregate for Account {
     type Reply = Balance;
     type Error = AccountError;
 
-    fn event_type(event: &AccountEvent) -> &'static str {
-        match event {
-            AccountEvent::AccountOpened { .. } => "AccountOpened",
-            AccountEvent::MoneyDeposited { .. } => "MoneyDeposited",
-            AccountEvent::MoneyWithdrawn { .. } => "MoneyWithdrawn",
-        }
-    }
-
+    /// The reply is the balance after the command: `decide` leaves it to [`reply`], which
+    /// reads it from the new state.
+    ///
+    /// [`reply`]: Aggregate::reply
     fn decide(
         &self,
         s: &AccountState,
@@ -151,7 +140,7 @@ impl Aggregate for Account {
                 let opened = AccountEvent::AccountOpened {
                     owner: owner.clone(),
                 };
-                Ok((vec![opened], Balance { balance: 0 }))
+                Ok((vec![opened], Balance::default()))
             }
             AccountCommand::DepositMoney { amount, transfer } => {
                 s.owner.as_ref().ok_or(AccountError::NotOpen)?;
@@ -162,12 +151,7 @@ impl Aggregate for Account {
                     amount: *amount,
                     transfer: transfer.clone(),
                 };
-                Ok((
-                    vec![e],
-                    Balance {
-                        balance: s.balance + amount,
-                    },
-                ))
+                Ok((vec![e], Balance::default()))
             }
             AccountCommand::WithdrawMoney { amount, transfer } => {
                 s.owner.as_ref().ok_or(AccountError::NotOpen)?;
@@ -184,12 +168,7 @@ impl Aggregate for Account {
                     amount: *amount,
                     transfer: transfer.clone(),
                 };
-                Ok((
-                    vec![e],
-                    Balance {
-                        balance: s.balance - amount,
-                    },
-                ))
+                Ok((vec![e], Balance::default()))
             }
         }
     }
@@ -201,6 +180,10 @@ impl Aggregate for Account {
             AccountEvent::MoneyWithdrawn { amount, .. } => s.balance -= amount,
         }
     }
+
+    fn reply(&self, s: &AccountState, _decided: Balance) -> Balance {
+        Balance { balance: s.balance }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -208,11 +191,12 @@ impl Aggregate for Account {
 // ---------------------------------------------------------------------------------------
 
 /// A transfer between two accounts (actor ids like `tr-0001`), driven by policies.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, DescribeAggregate)]
+#[aether(type_name = "Transfer")]
 pub struct Transfer;
 
 /// What a transfer is asked to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, CommandNames)]
 pub enum TransferCommand {
     /// A customer starts moving `amount` from one account to another.
     StartTransfer {
@@ -233,7 +217,7 @@ pub enum TransferCommand {
     clippy::enum_variant_names,
     reason = "the names are the domain's shared vocabulary"
 )]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, EventNames)]
 pub enum TransferEvent {
     /// The transfer was started.
     TransferStarted {
@@ -306,26 +290,6 @@ impl fmt::Display for TransferError {
 
 impl std::error::Error for TransferError {}
 
-impl DescribeAggregate for Transfer {
-    const TYPE_NAME: &'static str = "Transfer";
-    fn command_names() -> &'static [&'static str] {
-        &[
-            "StartTransfer",
-            "RecordDebit",
-            "RecordCredit",
-            "FailTransfer",
-        ]
-    }
-    fn event_names() -> &'static [&'static str] {
-        &[
-            "TransferStarted",
-            "TransferDebited",
-            "TransferCompleted",
-            "TransferFailed",
-        ]
-    }
-}
-
 impl Aggregate for Transfer {
     type Command = TransferCommand;
     type Event = TransferEvent;
@@ -333,24 +297,15 @@ impl Aggregate for Transfer {
     type Reply = TransferStatus;
     type Error = TransferError;
 
-    fn event_type(event: &TransferEvent) -> &'static str {
-        match event {
-            TransferEvent::TransferStarted { .. } => "TransferStarted",
-            TransferEvent::TransferDebited { .. } => "TransferDebited",
-            TransferEvent::TransferCompleted => "TransferCompleted",
-            TransferEvent::TransferFailed { .. } => "TransferFailed",
-        }
-    }
-
     fn decide(
         &self,
         s: &TransferState,
         command: &TransferCommand,
     ) -> Result<(Vec<TransferEvent>, TransferStatus), TransferError> {
         use TransferStatus as S;
-        let invalid = |name: &str| TransferError::InvalidTransition {
+        let invalid = || TransferError::InvalidTransition {
             status: s.status.clone(),
-            command: name.to_owned(),
+            command: command.command_name().to_owned(),
         };
         match (command, &s.status) {
             (TransferCommand::StartTransfer { from, to, amount }, S::New) => {
@@ -383,10 +338,7 @@ impl Aggregate for Transfer {
                 };
                 Ok((vec![e], S::Failed))
             }
-            (TransferCommand::StartTransfer { .. }, _) => Err(invalid("StartTransfer")),
-            (TransferCommand::RecordDebit, _) => Err(invalid("RecordDebit")),
-            (TransferCommand::RecordCredit, _) => Err(invalid("RecordCredit")),
-            (TransferCommand::FailTransfer { .. }, _) => Err(invalid("FailTransfer")),
+            _ => Err(invalid()),
         }
     }
 

@@ -1,0 +1,6 @@
+use aether::DescribeAggregate;
+
+#[derive(DescribeAggregate)]
+struct Account;
+
+fn main() {}

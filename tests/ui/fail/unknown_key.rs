@@ -1,0 +1,7 @@
+use aether::DescribeAggregate;
+
+#[derive(DescribeAggregate)]
+#[aether(typename = "Account")]
+struct Account;
+
+fn main() {}
