@@ -540,11 +540,11 @@ impl<A: Aggregate> Cell<A> {
             match self.attempt(ask, fingerprint.as_ref()).await? {
                 Some(outcome) => return outcome,
                 None if attempts > retries => {
-                    // Caught up already, so the next command starts from the truth.
+                    // Reloaded already, so the next command starts from the truth.
                     return Err(AskError::Conflict { attempts });
                 }
                 None => {
-                    // The events caught up with may hold this very command (stored by
+                    // The events reloaded may hold this very command (stored by
                     // another writer, or by an append whose outcome was unknown): ask the
                     // window again before deciding again.
                     if let Some(f) = &fingerprint {
@@ -1039,7 +1039,7 @@ mod tests {
     }
 
     /// The future of one command is allocated for each command: keep it small (the rare
-    /// paths, activation, snapshots, catching up, stored replies, are boxed apart).
+    /// paths, activation, snapshots, reloads, stored replies, are boxed apart).
     #[test]
     fn the_command_future_stays_small() {
         let store =

@@ -44,7 +44,7 @@ pub enum AskError<C> {
     #[error("storing the command's events failed; {outcome}", outcome = store_outcome(.0))]
     Store(#[source] aether_core::Error),
     /// Reading from the event store failed before the command ran (activating the actor,
-    /// catching up after a conflict, or looking up its command id): the command did not
+    /// reloading after a conflict, or looking up its command id): the command did not
     /// run. The store's error is the source.
     #[error("loading the actor failed; the command did not run")]
     Load(#[source] aether_core::Error),

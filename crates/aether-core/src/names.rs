@@ -7,7 +7,7 @@
 //! these traits from the enums (`#[derive(EventNames, CommandNames)]`), following serde's
 //! renames, so the stored names, the payloads and the descriptions agree by construction.
 //! A hand-written implementation is possible (for events that are not enums, say); check it
-//! with `aether::testing::check_description`.
+//! with `aether::testing::assert_description`.
 //!
 //! ```
 //! use aether_core::{CommandNames, EventNames};

@@ -55,7 +55,7 @@ pub struct ActorStats {
     pub passivations: u64,
     /// Snapshots saved.
     pub snapshots: u64,
-    /// Version conflicts met while appending (each one was caught up and decided again,
+    /// Version conflicts met while appending (after each one the actor reloaded and decided again,
     /// or ended in [`AskError::Conflict`](crate::AskError::Conflict)).
     pub conflicts: u64,
     /// Commands answered from the stored result because their id was already processed.
