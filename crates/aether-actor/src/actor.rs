@@ -121,6 +121,9 @@ struct Cell<A: Aggregate> {
     id: ActorId,
     mailbox: Arc<Mailbox<Msg<A>>>,
     loaded: Option<Loaded<A>>,
+    /// Whether this activation loaded the state once already: later loads (after a failed
+    /// append, a conflict or a panic) are reloads, which do not run `on_activate` again.
+    activated: bool,
 }
 
 impl<A: Aggregate> Drop for Cell<A> {
@@ -143,6 +146,7 @@ pub(crate) async fn run_actor<A: Aggregate>(
         id,
         mailbox,
         loaded: None,
+        activated: false,
     };
     let mut acks = Vec::new();
     loop {
@@ -261,9 +265,9 @@ fn short_type_name<T>() -> &'static str {
 }
 
 /// Encodes the events one command decided, with their metadata: causation and correlation
-/// ids and the caller's headers on all, the aggregate type on all, the reply (and the command's fingerprint, when the
-/// caller supplied its id) on the first, the schema version when it is not 1. Their ids are
-/// UUID v7 stamped `id_millis`, or the current time when `None`.
+/// ids, the caller's headers and the aggregate type on all, the reply (and the command's
+/// fingerprint, when the caller supplied its id) on the first, the schema version when it
+/// is not 1. Their ids are UUID v7 stamped `id_millis`, or the current time when `None`.
 pub(crate) fn encode_events<A: Aggregate>(
     events: &[A::Event],
     reply: &A::Reply,
@@ -415,11 +419,18 @@ impl<A: Aggregate> Cell<A> {
                 "activated"
             );
             let (rt, id) = (&self.rt, &self.id);
+            if self.activated {
+                // A reload within the same activation: the hooks stay paired.
+                self.loaded = Some(loaded);
+                Counters::bump(&self.rt.shared.stats.reloads);
+                return Ok(());
+            }
             guarded("on_activate", || {
                 rt.aggregate.on_activate(id, &loaded.state)
             })
             .map_err(AskError::Panicked)?;
             self.loaded = Some(loaded);
+            self.activated = true;
             Counters::bump(&self.rt.shared.stats.activations);
             Ok(())
         }
@@ -1051,6 +1062,7 @@ mod tests {
             id: ActorId::new("x").unwrap(),
             mailbox: Arc::new(Mailbox::new()),
             loaded: None,
+            activated: false,
         };
         // Balance the count of live actors that dropping the cell decrements.
         cell.rt.shared.actor_started();

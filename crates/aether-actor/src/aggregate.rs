@@ -193,7 +193,10 @@ pub trait Aggregate: DescribeAggregate + Send + Sync + Sized + 'static {
         Ok(data)
     }
 
-    /// Runs when an actor has been activated (its state loaded). No-op by default.
+    /// Runs once per activation, when the actor's state has been loaded. Reloads within the
+    /// activation (after a version conflict, a failed append or a panic) do not run it
+    /// again, so it stays paired with [`on_passivate`](Aggregate::on_passivate). No-op by
+    /// default.
     fn on_activate(&self, actor_id: &ActorId, state: &Self::State) {
         let _ = (actor_id, state);
     }

@@ -164,9 +164,12 @@ impl Drop for Handles {
 /// Call [`shutdown`](ActorSystem::shutdown) to stop it and wait until its actors have
 /// stopped. When the last `ActorSystem` and [`Actors`] handles are dropped without it, the
 /// actors still finish their queued commands, snapshot and stop, in the background (the
-/// Tokio runtime must keep running for that). Handles held by the system's own actors
-/// (an aggregate holding an `Actors` of another type) do not count as dropped while the
-/// system holds that aggregate: such a system stops on `shutdown` only.
+/// Tokio runtime must keep running for that). Every live handle keeps the system running:
+/// one held by a spawned task (a policy loop), and one held by the system's own actors
+/// (an aggregate holding an `Actors` of another type), which is never dropped while the
+/// system holds that aggregate: such a system stops on `shutdown` only. An [`Ask`] not yet
+/// awaited holds no handle: awaited after the last handle is gone, it is
+/// [`AskError::ShuttingDown`].
 #[derive(Clone)]
 pub struct ActorSystem {
     inner: Arc<SystemInner>,
@@ -371,9 +374,13 @@ impl<A: Aggregate> Actors<A> {
     /// Queues `command` for actor `id` and returns at once, with the command id it was
     /// queued under; nobody waits for its answer. A told command that later fails or is
     /// rejected is logged at WARN and counted in [`ActorStats`] (`told_failed`,
-    /// `told_rejected`). Asking with the returned id answers the command's stored outcome
-    /// without running it again. For a chosen command id, headers or a deadline, build an
-    /// ask and [`tell`](Ask::tell) it: `actors.ask(&id, command).command_id(c).tell()`.
+    /// `told_rejected`); like an ask, it is not started once the system's
+    /// [`ask_timeout`](crate::ActorSystemBuilder::ask_timeout) has passed since it was
+    /// queued (counted as failed). Asking with the returned id answers the command's
+    /// stored outcome without running it again, once it has stored events; a told command
+    /// that stored nothing (rejected, or never started) runs when asked. For a chosen
+    /// command id, headers or a deadline, build an ask and [`tell`](Ask::tell) it:
+    /// `actors.ask(&id, command).command_id(c).tell()`.
     ///
     /// ```
     /// # use aether_actor::{ActorSystem, Aggregate};

@@ -213,6 +213,7 @@ pub fn description_problems<A: Aggregate>(samples: &[A::Event]) -> Vec<String> {
         check_names("aggregate type", &[A::TYPE_NAME]),
         check_names("command", A::command_names()),
         check_names("event", declared),
+        check_names("event type's own", own),
     ]
     .into_iter()
     .filter_map(Result::err)

@@ -25,7 +25,7 @@ impl DescribeAggregate for Purse {
         &["Deposit"]
     }
     fn event_names() -> &'static [&'static str] {
-        &["Deposited"]
+        &["Deposited", "Withdrawn"]
     }
 }
 
@@ -123,7 +123,7 @@ impl DescribeAggregate for Gauge {
         &["Deposit"]
     }
     fn event_names() -> &'static [&'static str] {
-        &["Deposited"]
+        &["Deposited", "Withdrawn"]
     }
 }
 

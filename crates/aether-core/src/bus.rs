@@ -65,6 +65,12 @@ pub type Subscription = BoxStream<'static, BusMessage>;
 /// assert_eq!(movements, dynamic);
 /// ```
 ///
+/// The parts combine as a product: an event matches when its aggregate type is one of those
+/// named (if any), its event type one of those named (if any), and its actor one of those
+/// named (if any). A kind names an event type only, so combine kinds with
+/// [`of`](EventFilter::of) to keep another aggregate's event of the same name out; to
+/// follow chosen events of two aggregate types, subscribe twice.
+///
 /// Events stored without an aggregate type (appended outside the actor runtime, or in
 /// record format 1) match no filter that names aggregate types.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -303,6 +309,91 @@ mod tests {
             NewEvent::new(ty, vec![1u8]),
             time::OffsetDateTime::now_utc(),
         ))
+    }
+
+    /// An event of `actor` stored by an aggregate of type `aggregate` (`None`: untyped).
+    fn typed(actor: &str, aggregate: Option<&str>, ty: &str) -> Event {
+        let mut new = NewEvent::new(ty, vec![1u8]);
+        if let Some(a) = aggregate {
+            new = new.with_aggregate_type(a);
+        }
+        Event::from_new(
+            ActorId::new(actor).unwrap(),
+            1,
+            new,
+            time::OffsetDateTime::now_utc(),
+        )
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    enum Kind {
+        Opened,
+        Closed,
+    }
+
+    impl EventKind for Kind {
+        fn event_type(self) -> &'static str {
+            match self {
+                Kind::Opened => "Opened",
+                Kind::Closed => "Closed",
+            }
+        }
+    }
+
+    struct Account;
+    impl DescribeAggregate for Account {
+        const TYPE_NAME: &'static str = "Account";
+        fn command_names() -> &'static [&'static str] {
+            &[]
+        }
+        fn event_names() -> &'static [&'static str] {
+            &["Opened", "Closed"]
+        }
+    }
+
+    #[test]
+    fn typed_filters_match_the_aggregate_type_and_every_other_part_named() {
+        let of = EventFilter::of::<Account>();
+        assert!(of.matches(&typed("a-1", Some("Account"), "Opened")));
+        assert!(
+            !of.matches(&typed("c-1", Some("Cart"), "Opened")),
+            "another aggregate type"
+        );
+        assert!(
+            !of.matches(&typed("a-1", None, "Opened")),
+            "an untyped event"
+        );
+        let opened = EventFilter::of::<Account>().kind(Kind::Opened);
+        assert!(opened.matches(&typed("a-1", Some("Account"), "Opened")));
+        assert!(
+            !opened.matches(&typed("a-1", Some("Account"), "Closed")),
+            "another kind"
+        );
+        assert!(
+            !opened.matches(&typed("c-1", Some("Cart"), "Opened")),
+            "same name, other type"
+        );
+        let one = opened.clone().actor(ActorId::new("a-1").unwrap());
+        assert!(one.matches(&typed("a-1", Some("Account"), "Opened")));
+        assert!(
+            !one.matches(&typed("a-2", Some("Account"), "Opened")),
+            "another actor"
+        );
+        let both = EventFilter::all().kinds([Kind::Opened, Kind::Closed]);
+        assert!(
+            both.matches(&typed("a-1", None, "Closed")),
+            "kinds alone ignore the type"
+        );
+        let types = EventFilter::all()
+            .aggregate_type("Account")
+            .aggregate_type("Cart");
+        assert!(types.matches(&typed("c-1", Some("Cart"), "Opened")));
+        assert!(!types.matches(&typed("o-1", Some("Order"), "Opened")));
+        assert_eq!(
+            EventFilter::all().kinds(["Opened"]),
+            EventFilter::all().event_type("Opened"),
+            "a string is a kind of its own name"
+        );
     }
 
     /// Everything `sub` delivers until the bus is gone: events only.

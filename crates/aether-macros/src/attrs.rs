@@ -21,6 +21,8 @@ const KEYS: &str = "`crate`, `kind`, `type_name`, `command`, `event`";
 pub(crate) struct Options {
     /// The path the generated code names the traits through.
     pub(crate) krate: Path,
+    /// Whether `crate = ..` was given (a second one is an error).
+    krate_given: bool,
     /// `kind = "Name"`: the kind enum's name, spanned at the literal.
     pub(crate) kind: Option<Ident>,
     /// `type_name = "Name"`.
@@ -40,6 +42,7 @@ impl Options {
     pub(crate) fn from_input(input: &DeriveInput) -> syn::Result<Options> {
         let mut options = Options {
             krate: syn::parse_quote!(::aether),
+            krate_given: false,
             kind: None,
             type_name: None,
             command: None,
@@ -71,6 +74,9 @@ impl Options {
         let twice = || meta.error(&twice_msg);
         match key.to_string().as_str() {
             "crate" => {
+                if std::mem::replace(&mut self.krate_given, true) {
+                    return Err(twice());
+                }
                 let lit: LitStr = meta.value()?.parse()?;
                 self.krate = lit.parse().map_err(|_| {
                     syn::Error::new_spanned(&lit, "`crate` must be a path, like \"::aether\"")
@@ -78,10 +84,10 @@ impl Options {
             }
             "kind" => {
                 let lit: LitStr = meta.value()?.parse()?;
-                let ident = lit.parse::<Ident>().map_err(|_| {
+                let mut ident = lit.parse::<Ident>().map_err(|_| {
                     syn::Error::new_spanned(&lit, "`kind` must be a type name, like \"EventKind\"")
                 })?;
-                let ident = Ident::new(&ident.to_string(), lit.span());
+                ident.set_span(lit.span());
                 set(&mut self.kind, ident).map_err(|()| twice())?;
             }
             "type_name" => {

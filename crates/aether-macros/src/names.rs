@@ -115,7 +115,15 @@ fn variant_names(variants: &[ast::Variant<'_>], role: Role) -> syn::Result<Vec<N
         }
         let name = variant.attrs.name().serialize_name().to_owned();
         let place = serde_attr_with(attrs, &["rename"]);
+        let read_back = variant.attrs.name().deserialize_name() == name
+            || variant.attrs.aliases().contains(&name);
         if let Err(msg) = check_name(role.noun(), &name, &format!("variant `{ident}`")) {
+            errors.push(spanned(place, ident, msg));
+        } else if role == Role::Event && !read_back {
+            let msg = format!(
+                "variant `{ident}` is stored under the serde name {name:?} but read back under                  {:?}: a stored event could never be decoded again (give it one name, or add                  #[serde(alias = {name:?})])",
+                variant.attrs.name().deserialize_name()
+            );
             errors.push(spanned(place, ident, msg));
         } else if let Some(first) = named.iter().find(|n| n.name == name) {
             let msg = format!(
@@ -211,8 +219,17 @@ mod tests {
     use super::*;
     use syn::parse_quote;
 
+    #[test]
+    fn the_longest_name_is_the_cores() {
+        assert_eq!(MAX_NAME_LEN, aether_core::MAX_EVENT_TYPE_LEN);
+    }
+
     fn enum_names(input: DeriveInput) -> Vec<String> {
-        match serde_names(&input, Role::Event) {
+        names_of(input, Role::Event)
+    }
+
+    fn names_of(input: DeriveInput, role: Role) -> Vec<String> {
+        match serde_names(&input, role) {
             Ok(Names::Enum(v)) => v.into_iter().map(|n| n.name).collect(),
             other => panic!("expected enum names, got {other:?}"),
         }
@@ -272,9 +289,31 @@ mod tests {
             }
         };
         assert_eq!(
-            enum_names(input),
+            names_of(input, Role::Command),
             ["account_opened", "money.deposited", "closed_v2", "reopened"]
         );
+    }
+
+    #[test]
+    fn an_event_must_be_read_back_under_the_name_it_is_stored_under() {
+        let split = parse_quote! {
+            enum E {
+                #[serde(rename(serialize = "closed_v2", deserialize = "closed"))]
+                Closed,
+            }
+        };
+        let e = error(split);
+        assert!(
+            e.contains("never be decoded again") && e.contains("closed_v2"),
+            "{e}"
+        );
+        let aliased = parse_quote! {
+            enum E {
+                #[serde(rename(serialize = "closed_v2", deserialize = "closed"), alias = "closed_v2")]
+                Closed,
+            }
+        };
+        assert_eq!(enum_names(aliased), ["closed_v2"]);
     }
 
     #[test]
@@ -283,7 +322,7 @@ mod tests {
             #[serde(rename_all(serialize = "kebab-case", deserialize = "snake_case"))]
             enum E { AccountOpened }
         };
-        assert_eq!(enum_names(input), ["account-opened"]);
+        assert_eq!(names_of(input, Role::Command), ["account-opened"]);
     }
 
     #[test]

@@ -208,9 +208,13 @@ impl<A: Aggregate> AnyRuntime for TypeRuntime<A> {
 /// names (empty, too long, with control characters, or repeated).
 pub(crate) fn description_problem<A: Aggregate>() -> Option<String> {
     use aether_core::names::check_names;
+    use aether_core::EventNames;
+    let own = <A::Event as EventNames>::EVENT_NAMES;
     check_names("aggregate type", &[A::TYPE_NAME])
         .and_then(|()| check_names("command", A::command_names()))
         .and_then(|()| check_names("event", A::event_names()))
+        .and_then(|()| check_names("event", own))
+        .and_then(|()| agree(A::event_names(), own))
         .err()
         .map(|why| {
             format!(
@@ -218,6 +222,25 @@ pub(crate) fn description_problem<A: Aggregate>() -> Option<String> {
                 A::TYPE_NAME
             )
         })
+}
+
+/// Whether the description's event names are the event type's own (in any order): events
+/// are stored under the latter, and tools read the former.
+fn agree(described: &[&str], own: &[&str]) -> Result<(), String> {
+    fn missing<'a>(from: &[&str], of: &[&'a str]) -> Option<&'a str> {
+        of.iter().find(|n| !from.contains(n)).copied()
+    }
+    if let Some(name) = missing(described, own) {
+        return Err(format!(
+            "the event type names {name:?}, which event_names() does not list"
+        ));
+    }
+    if let Some(name) = missing(own, described) {
+        return Err(format!(
+            "event_names() lists {name:?}, which the event type does not name"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

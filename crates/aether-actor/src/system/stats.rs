@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub(crate) lookups: AtomicU64,
     pub(crate) told_rejected: AtomicU64,
     pub(crate) told_failed: AtomicU64,
+    pub(crate) reloads: AtomicU64,
 }
 
 impl Counters {
@@ -40,6 +41,7 @@ impl Counters {
             command_lookups: get(&self.lookups),
             told_rejected: get(&self.told_rejected),
             told_failed: get(&self.told_failed),
+            reloads: get(&self.reloads),
         }
     }
 }
@@ -49,14 +51,15 @@ impl Counters {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ActorStats {
-    /// Actors activated (loaded from the store), first activations and rehydrations alike.
+    /// Actors activated (loaded from the store), first activations and rehydrations alike;
+    /// reloads within an activation are counted in `reloads`.
     pub activations: u64,
     /// Actors passivated (idle, explicitly, or at shutdown).
     pub passivations: u64,
     /// Snapshots saved.
     pub snapshots: u64,
-    /// Version conflicts met while appending (after each one the actor reloaded and decided again,
-    /// or ended in [`AskError::Conflict`](crate::AskError::Conflict)).
+    /// Version conflicts met while appending (after each one the actor reloaded and
+    /// decided again, or ended in [`AskError::Conflict`](crate::AskError::Conflict)).
     pub conflicts: u64,
     /// Commands answered from the stored result because their id was already processed.
     pub duplicates: u64,
@@ -68,6 +71,11 @@ pub struct ActorStats {
     /// Told commands ([`Actors::tell`](crate::Actors::tell)) the aggregate rejected with a
     /// domain error (each also logged at WARN).
     pub told_rejected: u64,
-    /// Told commands that failed with a technical error (each also logged at WARN).
+    /// Told commands that failed with a technical error, or whose deadline (the system's
+    /// `ask_timeout` unless the ask set one) passed before they started (each also logged
+    /// at WARN).
     pub told_failed: u64,
+    /// States reloaded from the store within an activation: after a version conflict, a
+    /// failed append, or a panic in `apply` or `reply` (`on_activate` does not run again).
+    pub reloads: u64,
 }
