@@ -15,6 +15,7 @@ use crate::nats::{self, ServerVersion};
 /// The cargo features that turn on server-backed tests, one per package that has them.
 pub(crate) const ITEST_FEATURES: &[&str] = &[
     "aether/itest",
+    "aether-cli/itest",
     "aether-testkit/itest",
     "aether-tests/itest",
     "aether-store-jetstream/itest",

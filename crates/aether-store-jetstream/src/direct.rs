@@ -218,7 +218,7 @@ fn found(msg: Message, headers: bool) -> Found {
 
 /// The connection closed the reply subscription of a batch read (it is closing or was
 /// drained).
-fn reply_subscription_closed() -> Error {
+pub(crate) fn reply_subscription_closed() -> Error {
     Error::Unavailable {
         message: "batch read: the connection closed the reply subscription".into(),
         source: None,
@@ -226,7 +226,7 @@ fn reply_subscription_closed() -> Error {
 }
 
 /// A batch read answered with the status `code` (and the server's `description`).
-fn batch_refused(stream: &str, code: u16, description: Option<String>) -> Error {
+pub(crate) fn batch_refused(stream: &str, code: u16, description: Option<String>) -> Error {
     if code == 503 {
         return Error::Unavailable {
             message: format!(

@@ -26,6 +26,13 @@
 //!   or verified at open; a registry entry tells a first open from a stream that vanished,
 //!   which is an error, never an empty stream recreated;
 //! * a **server capability check** at open;
+//! * **read-only inspection** for operators' tools: [`JetStreamEventStore::open_existing`]
+//!   (opens without creating anything), [`JetStreamEventStore::namespaces`],
+//!   [`actors`](JetStreamEventStore::actors) in pages or as one
+//!   [`actors_stream`](JetStreamEventStore::actors_stream),
+//!   [`snapshot_heads`](JetStreamEventStore::snapshot_heads), a
+//!   [`scan`](JetStreamEventStore::scan) of every stored record and a
+//!   [`tail`](JetStreamEventStore::tail) of new ones;
 //! * **acknowledgements**: a handle with few appends in flight publishes through
 //!   async-nats's JetStream publish (lowest latency); a busy one through one reply
 //!   subscription of its own, read by a task on the runtime that opened it, with no timer
@@ -62,6 +69,7 @@ mod cache;
 mod direct;
 mod errors;
 mod health;
+mod inspect;
 mod leader;
 mod names;
 mod open;
@@ -82,6 +90,9 @@ use aether_core::{
 use async_nats::jetstream;
 
 pub use health::ConnectionWatch;
+pub use inspect::{
+    ActorCursor, ActorPage, ActorSummary, NamespaceInfo, ScannedRecord, SnapshotHead, StreamStats,
+};
 pub use open::check_server_capabilities;
 pub use options::{ConnectionOptions, JetStreamStoreOptions, Storage};
 

@@ -118,6 +118,19 @@ impl JetStreamEventStore {
         namespace: Namespace,
         options: JetStreamStoreOptions,
     ) -> Result<Self> {
+        Self::open_with(client, namespace, options, true).await
+    }
+
+    /// [`open`](Self::open), and with `create` false
+    /// [`open_existing`](Self::open_existing): the same checks, but nothing is created or
+    /// changed (a namespace without a registry entry is `NotFound`, and a stream without
+    /// the registry metadata is not given it).
+    pub(crate) async fn open_with(
+        client: async_nats::Client,
+        namespace: Namespace,
+        options: JetStreamStoreOptions,
+        create: bool,
+    ) -> Result<Self> {
         options.validate()?;
         let info = first_server_info(&client, options.watch.as_ref()).await;
         require_jetstream(&info)?;
@@ -135,7 +148,7 @@ impl JetStreamEventStore {
         check_server_capabilities(&info.version, account.requests.level)?;
 
         let names = Names::new(&namespace);
-        registry::prepare(&js, &namespace, &names, &options).await?;
+        registry::prepare(&js, &namespace, &names, &options, create).await?;
 
         Self::start(client, js, namespace, names, options, info.max_payload).await
     }

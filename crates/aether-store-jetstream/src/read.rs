@@ -192,9 +192,9 @@ impl ConsumerRead {
 }
 
 /// Deletes an ordered consumer when the read that made it ends.
-struct ConsumerGuard {
-    stream: async_nats::jetstream::stream::Stream<()>,
-    name: String,
+pub(crate) struct ConsumerGuard {
+    pub(crate) stream: async_nats::jetstream::stream::Stream<()>,
+    pub(crate) name: String,
 }
 
 impl Drop for ConsumerGuard {

@@ -715,6 +715,33 @@ pub(crate) fn decode_events(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<
     }
 }
 
+/// The last version and the time of an event record of `actor` (at stream sequence `seq`,
+/// for the error message): only the keys before its events are read when the record is
+/// laid out as Aether writes it, the whole record otherwise.
+///
+/// # Errors
+/// As [`decode_events`].
+pub(crate) fn decode_tail(
+    bytes: &Bytes,
+    actor: &ActorId,
+    seq: u64,
+) -> Result<(Version, OffsetDateTime)> {
+    let mut r = MsgpackReader { buf: bytes, at: 0 };
+    let tail = r.record_head(actor).and_then(|head| {
+        let count = r.array_len()?;
+        // Every event takes at least 35 bytes: a forged count goes to the full decoder.
+        if count == 0 || count > bytes.len() / 35 || head.first == 0 {
+            return None;
+        }
+        let last = head.first.checked_add(u64::try_from(count - 1).ok()?)?;
+        Some((last, head.time))
+    });
+    match tail {
+        Some(tail) => Ok(tail),
+        None => decode_events(bytes, actor, seq).map(|rec| (rec.last(), rec.time())),
+    }
+}
+
 /// [`decode_events`] for any layout serde reads, with the reason when the bytes are not a
 /// record of `actor`.
 fn decode_with_serde(bytes: &Bytes, actor: &ActorId, seq: u64) -> Result<EventRecord> {
@@ -1240,6 +1267,27 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn the_tail_of_a_record_is_read_from_its_head_and_bad_records_are_codec_errors() {
+        let a = actor();
+        let time = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        for format in FORMATS {
+            let bytes = encode_events(&a, 7, &command_events(3, b"ok", true), time, format);
+            let bytes = Bytes::from(bytes.unwrap());
+            assert_eq!(decode_tail(&bytes, &a, 1).unwrap(), (9, time));
+        }
+        let err = decode_tail(&Bytes::from_static(b"garbage"), &a, 12).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Codec);
+        assert!(err.to_string().contains("message 12"), "{err}");
+        let other_actor = encode_events(&actor(), 1, &command_events(1, b"", false), time, 2);
+        let other_actor = Bytes::from(other_actor.unwrap());
+        let b = ActorId::new("acc-bob").unwrap();
+        assert_eq!(
+            decode_tail(&other_actor, &b, 1).unwrap_err().kind(),
+            ErrorKind::Codec
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl JetStreamEventStore {
         }
         let deadline = Instant::now() + self.inner.options.retry_deadline;
         snapshot.position = self.position_of(&actor, v, deadline).await?;
-        let retained_before = self.snapshot_heads(&actor).await.unwrap_or_default();
+        let retained_before = self.retained_heads(&actor).await.unwrap_or_default();
         // A snapshot below the newest retained one could never be the newest: not kept, as
         // in every store. This keeps the last saved head the one at the highest version,
         // which is what `load_snapshot(None)` reads.
@@ -193,7 +193,7 @@ impl JetStreamEventStore {
         let head = match at_or_below {
             None => self.newest_head_prefetching(actor).await?,
             Some(v) => self
-                .snapshot_heads(actor)
+                .retained_heads(actor)
                 .await?
                 .into_iter()
                 .filter(|(_, h)| h.snapshot.version <= v)
@@ -275,7 +275,7 @@ impl JetStreamEventStore {
     }
 
     /// The retained snapshot heads of `actor`, oldest first.
-    async fn snapshot_heads(&self, actor: &ActorId) -> Result<Vec<(u64, SnapshotHead)>> {
+    pub(crate) async fn retained_heads(&self, actor: &ActorId) -> Result<Vec<(u64, SnapshotHead)>> {
         let subject = self.inner.names.snapshot(actor);
         let msgs = self
             .messages(

@@ -47,6 +47,9 @@ struct Open<'a> {
     ns: &'a Namespace,
     names: &'a Names,
     options: &'a JetStreamStoreOptions,
+    /// Whether the open may create streams, the registry and its entry, and add metadata
+    /// to streams (false: it only looks).
+    create: bool,
 }
 
 /// A stream the namespace needs, and what the server has under its name.
@@ -57,18 +60,21 @@ struct Wanted {
 
 /// Makes the namespace's streams ready: verifies them when the registry records the
 /// namespace, creates them on a first open, and refuses a namespace whose streams or
-/// registry entry vanished.
+/// registry entry vanished. Without `create`, nothing is created or changed: a namespace
+/// without a registry entry is refused.
 pub(super) async fn prepare(
     js: &jetstream::Context,
     ns: &Namespace,
     names: &Names,
     options: &JetStreamStoreOptions,
+    create: bool,
 ) -> Result<()> {
     let open = Open {
         js,
         ns,
         names,
         options,
+        create,
     };
     let mut streams = Vec::with_capacity(2);
     for config in [
@@ -143,6 +149,9 @@ async fn first_open(
     if let Some(used) = found().find(|i| i.state.last_sequence > 0) {
         return Err(registry_lost(open, registry.is_some(), used));
     }
+    if !open.create {
+        return Err(not_registered(open, registry.is_some()));
+    }
     if !open.options.create_if_missing {
         return Err(not_created(open, registry.is_some(), found().count()));
     }
@@ -201,6 +210,24 @@ fn registry_lost(open: &Open<'_>, bucket_exists: bool, used: &stream::Info) -> E
     ))
 }
 
+/// The error of an open that may not create anything, for a namespace without a registry
+/// entry (and whose streams, if any, hold nothing).
+fn not_registered(open: &Open<'_>, bucket_exists: bool) -> Error {
+    let where_ = if bucket_exists {
+        format!(
+            "the registry bucket {REGISTRY_BUCKET} has no key {}",
+            open.ns
+        )
+    } else {
+        format!("there is no registry bucket {REGISTRY_BUCKET}")
+    };
+    Error::not_found(format!(
+        "namespace {} is not registered: {where_}. Nothing was created; open it with \
+         `open` (or create it in a deployment step) to create it",
+        open.ns
+    ))
+}
+
 /// The error for a namespace that does not exist when `create_if_missing` is false.
 fn not_created(open: &Open<'_>, bucket_exists: bool, streams_found: usize) -> Error {
     let ns = open.ns;
@@ -229,9 +256,10 @@ fn not_created(open: &Open<'_>, bucket_exists: bool, streams_found: usize) -> Er
 
 /// Adds the registry metadata to a stream made before streams carried it (or by an
 /// operator), now that the stream is known to be the namespace's. Best effort: a failure is
-/// logged and the next open tries again.
+/// logged and the next open tries again. An open that may not change anything leaves the
+/// stream as it is.
 async fn adopt(open: &Open<'_>, info: &stream::Info) {
-    if info.config.metadata.contains_key(META_REGISTRY) {
+    if !open.create || info.config.metadata.contains_key(META_REGISTRY) {
         return;
     }
     let mut config = info.config.clone();
