@@ -16,10 +16,12 @@
 //!    process, this bench, had when it spawned the child.)
 //! 3. The baseline, in the same run: the listing the CLI is built on,
 //!    `JetStreamEventStore::actors_stream` read in this process to its end with no output,
-//!    on a namespace handle opened before the clock starts. Baseline and CLI alternate for `--rounds` rounds (default 3); each round's
-//!    ratio CLI / raw (of the time per actor listed) is printed, then the medians.
+//!    on a namespace handle opened before the clock starts. Baseline and CLI alternate for
+//!    `--rounds` rounds (default 3); each round's ratio CLI / raw (of the time per actor
+//!    listed) is printed, then the medians.
 //! 4. The table form (`aether actors <ns>`, no `--json`) once: a header and one row per
-//!    actor.
+//!    actor. For information, also once: the paged listing, `JetStreamEventStore::actors`
+//!    called page after page (1,000 actors a page, cursor to cursor) with no output.
 //!
 //! A listing that runs past `--max-secs` (default 180 s, three times the goal) is stopped
 //! and reported with how many actors it had listed by then, so a listing far off the goal
@@ -52,6 +54,8 @@ use futures::stream::{self, StreamExt as _};
 const GOAL_SECS: f64 = 60.0;
 /// The goal on a listing's peak resident memory, in MiB.
 const GOAL_MIB: f64 = 64.0;
+/// Actors per page of the paged listing (for information).
+const PAGE: usize = 1_000;
 /// How often the child's memory high-water mark is read.
 const POLL: Duration = Duration::from_millis(10);
 /// The namespace the actors are stored in.
@@ -249,11 +253,26 @@ impl Listing {
     }
 }
 
-/// The raw listing: every actor, page after page, nothing printed, stopped after `cap`.
-async fn raw_listing(store: &JetStreamEventStore, cap: Duration) -> Listing {
+/// How the raw side lists.
+#[derive(Debug, Clone, Copy)]
+enum Raw {
+    /// `actors_stream`, as `aether actors` does.
+    Stream,
+    /// `actors`, page after page of [`PAGE`] actors.
+    Pages,
+}
+
+/// A raw listing: every actor, nothing printed, stopped after `cap`.
+async fn raw_listing(store: &JetStreamEventStore, how: Raw, cap: Duration) -> Listing {
     let listed = AtomicU64::new(0);
     let start = Instant::now();
-    let end = match tokio::time::timeout(cap, raw_pages(store, &listed)).await {
+    let run = async {
+        match how {
+            Raw::Stream => raw_stream(store, &listed).await,
+            Raw::Pages => raw_pages(store, &listed).await,
+        }
+    };
+    let end = match tokio::time::timeout(cap, run).await {
         Ok(Ok(())) => End::Done,
         Ok(Err(e)) => End::Failed(format!("{e:#}")),
         Err(_) => End::Stopped,
@@ -268,7 +287,7 @@ async fn raw_listing(store: &JetStreamEventStore, cap: Duration) -> Listing {
 
 /// Lists every actor with `actors_stream` (what `aether actors` is built on), counting
 /// them in `listed`.
-async fn raw_pages(store: &JetStreamEventStore, listed: &AtomicU64) -> Result<()> {
+async fn raw_stream(store: &JetStreamEventStore, listed: &AtomicU64) -> Result<()> {
     let mut actors = std::pin::pin!(store.actors_stream(None));
     while let Some(actor) = actors.next().await {
         let actor = actor.with_context(|| {
@@ -279,6 +298,27 @@ async fn raw_pages(store: &JetStreamEventStore, listed: &AtomicU64) -> Result<()
         listed.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// Lists every actor with `actors`, [`PAGE`] at a time from cursor to cursor, counting
+/// them in `listed`.
+async fn raw_pages(store: &JetStreamEventStore, listed: &AtomicU64) -> Result<()> {
+    let mut cursor = None;
+    loop {
+        let page = store
+            .actors(None, cursor.take(), PAGE)
+            .await
+            .with_context(|| {
+                let n = listed.load(Ordering::Relaxed);
+                format!("listing the actors page by page (after {n})")
+            })?;
+        listed.fetch_add(page.actors.len() as u64, Ordering::Relaxed);
+        std::hint::black_box(&page.actors);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// The memory high-water mark of process `pid` in KiB (`VmHWM`), if it can be read.
@@ -390,6 +430,8 @@ struct Results {
     raw: Vec<Listing>,
     json: Vec<Listing>,
     table: Listing,
+    /// For information: the paged listing (`actors`, [`PAGE`] at a time), once.
+    paged: Listing,
 }
 
 impl Results {
@@ -462,10 +504,16 @@ impl Results {
             t.listed,
             t.per_actor() / median(&self.raw.iter().map(Listing::per_actor).collect::<Vec<_>>())
         );
+        println!(
+            "| (info) raw `actors()`, pages of {PAGE}, once | {} | | | {} | |",
+            self.paged.time(),
+            self.paged.listed
+        );
     }
 }
 
-/// Fills the namespace on a fresh server, then runs the rounds and the table form.
+/// Fills the namespace on a fresh server, then runs the rounds, the table form and the
+/// paged listing.
 async fn measure(a: &Args, bin: &Path, url: &str) -> Result<Results> {
     let ns = Namespace::new(NAMESPACE)?;
     let store = JetStreamEventStore::connect(url, ns.clone(), JetStreamStoreOptions::new())
@@ -493,7 +541,7 @@ async fn measure(a: &Args, bin: &Path, url: &str) -> Result<Results> {
         a.rounds,
         r,
         {
-            let l = raw_listing(&raw_store, cap).await;
+            let l = raw_listing(&raw_store, Raw::Stream, cap).await;
             println!("round {}: raw listing {}", r + 1, l.describe());
             l
         },
@@ -505,11 +553,17 @@ async fn measure(a: &Args, bin: &Path, url: &str) -> Result<Results> {
     );
     let table = cli(bin, url, false, cap).await?;
     println!("aether actors (table): {}", table.describe());
+    let paged = raw_listing(&raw_store, Raw::Pages, cap).await;
+    println!(
+        "(info) paged listing, actors() {PAGE} at a time: {}",
+        paged.describe()
+    );
     Ok(Results {
         actors: a.actors as u64,
         raw,
         json,
         table,
+        paged,
     })
 }
 
