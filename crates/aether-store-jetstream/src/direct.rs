@@ -76,12 +76,6 @@ impl JetStreamEventStore {
     /// Sends the request of a batch direct get; its replies come on the subscription
     /// returned.
     async fn send_batch_request(&self, request: &BatchRequest<'_>) -> Result<Subscriber> {
-        let client = &self.inner.client;
-        let inbox = client.new_inbox();
-        let replies = client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| errors::map("subscribing for a batch read", e))?;
         let body = serde_json::json!({
             "seq": request.seq.max(1),
             "next_by_subj": request.subject,
@@ -89,15 +83,47 @@ impl JetStreamEventStore {
             "max_bytes": self.inner.options.read_buffer_bytes,
             "no_hdr": !request.headers,
         });
+        self.send_direct(request.stream, &body, "requesting a batch read")
+            .await
+    }
+
+    /// Sends `body` to the direct-get API of `stream` (a batch, or a `multi_last`);
+    /// the replies come on the subscription returned.
+    pub(crate) async fn send_direct(
+        &self,
+        stream: &str,
+        body: &serde_json::Value,
+        what: &str,
+    ) -> Result<Subscriber> {
+        let client = &self.inner.client;
+        let inbox = client.new_inbox();
+        let replies = client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| errors::map(what, e))?;
         client
             .publish_with_reply(
-                format!("$JS.API.DIRECT.GET.{}", request.stream),
+                format!("$JS.API.DIRECT.GET.{stream}"),
                 inbox,
                 body.to_string().into(),
             )
             .await
-            .map_err(|e| errors::map("requesting a batch read", e))?;
+            .map_err(|e| errors::map(what, e))?;
         Ok(replies)
+    }
+
+    /// The next reply of a direct get, or a timeout (`late` says what did not come) once
+    /// `deadline` (one timer for the whole batch, not one per message) has passed.
+    pub(crate) async fn next_direct_reply(
+        replies: &mut Subscriber,
+        deadline: std::pin::Pin<&mut tokio::time::Sleep>,
+        late: impl FnOnce() -> String,
+    ) -> Result<Message> {
+        tokio::select! {
+            biased;
+            m = replies.next() => m.ok_or_else(reply_subscription_closed),
+            () = deadline => Err(Error::timeout(late())),
+        }
     }
 
     /// The replies of a batch direct get, up to the end-of-batch status, within one
@@ -112,16 +138,13 @@ impl JetStreamEventStore {
         tokio::pin!(deadline);
         let mut msgs = Vec::new();
         loop {
-            let msg = tokio::select! {
-                biased;
-                m = replies.next() => m.ok_or_else(reply_subscription_closed)?,
-                () = &mut deadline => {
-                    return Err(Error::timeout(format!(
-                        "batch read of {} on {}: no complete reply within {timeout:?}",
-                        request.subject, request.stream
-                    )))
-                }
-            };
+            let msg = Self::next_direct_reply(&mut replies, deadline.as_mut(), || {
+                format!(
+                    "batch read of {} on {}: no complete reply within {timeout:?}",
+                    request.subject, request.stream
+                )
+            })
+            .await?;
             match msg.status.map(|s| s.as_u16()) {
                 None | Some(200) => msgs.push(found(msg, request.headers)),
                 Some(204) => return Ok(self.end_of_batch(&msg, msgs, request.batch)),
@@ -218,7 +241,7 @@ fn found(msg: Message, headers: bool) -> Found {
 
 /// The connection closed the reply subscription of a batch read (it is closing or was
 /// drained).
-pub(crate) fn reply_subscription_closed() -> Error {
+fn reply_subscription_closed() -> Error {
     Error::Unavailable {
         message: "batch read: the connection closed the reply subscription".into(),
         source: None,

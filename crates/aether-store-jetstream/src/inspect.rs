@@ -54,7 +54,7 @@ use futures::stream::{self as futures_stream, Stream, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::direct::{batch_refused, reply_subscription_closed};
+use crate::direct::batch_refused;
 use crate::errors::{self, code};
 use crate::names::{Names, REGISTRY_BUCKET};
 use crate::read::ConsumerGuard;
@@ -428,7 +428,8 @@ impl JetStreamEventStore {
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() -> aether_core::Result<()> {
-    /// # let client: aether_store_jetstream::async_nats::Client = todo!();
+    /// # let client = aether_store_jetstream::async_nats::connect("nats://127.0.0.1:4222").await
+    /// #     .map_err(|e| aether_core::Error::backend("connecting", e))?;
     /// use aether_core::Namespace;
     /// use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
     /// let store =
@@ -457,7 +458,8 @@ impl JetStreamEventStore {
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() -> aether_core::Result<()> {
-    /// # let client: aether_store_jetstream::async_nats::Client = todo!();
+    /// # let client = aether_store_jetstream::async_nats::connect("nats://127.0.0.1:4222").await
+    /// #     .map_err(|e| aether_core::Error::backend("connecting", e))?;
     /// use aether_store_jetstream::JetStreamEventStore;
     /// for ns in JetStreamEventStore::namespaces(&client).await? {
     ///     let appends = ns.events.as_ref().map_or(0, |s| s.messages);
@@ -850,34 +852,16 @@ impl JetStreamEventStore {
         body: &serde_json::Value,
         what: &str,
     ) -> Result<Vec<StreamMessage>> {
-        let client = &self.inner.client;
-        let inbox = client.new_inbox();
-        let mut replies = client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| errors::map(what, e))?;
-        client
-            .publish_with_reply(
-                format!("$JS.API.DIRECT.GET.{stream}"),
-                inbox,
-                body.to_string().into(),
-            )
-            .await
-            .map_err(|e| errors::map(what, e))?;
+        let mut replies = self.send_direct(stream, body, what).await?;
         let timeout = self.inner.options.request_timeout;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let mut out = Vec::new();
         loop {
-            let msg = tokio::select! {
-                biased;
-                m = replies.next() => m.ok_or_else(reply_subscription_closed)?,
-                () = &mut deadline => {
-                    return Err(Error::timeout(format!(
-                        "{what} on {stream}: no complete reply within {timeout:?}"
-                    )))
-                }
-            };
+            let msg = Self::next_direct_reply(&mut replies, deadline.as_mut(), || {
+                format!("{what} on {stream}: no complete reply within {timeout:?}")
+            })
+            .await?;
             match msg.status.map(|s| s.as_u16()) {
                 None | Some(200) => out.push(StreamMessage::try_from(msg).map_err(|e| {
                     Error::backend(format!("{what}: a reply without its stream headers"), e)
