@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aether_core::Namespace;
-use aether_store_jetstream::async_nats::{self, ServerAddr};
-use aether_store_jetstream::{JetStreamEventStore, JetStreamStoreOptions};
-use anyhow::{bail, Context, Result};
+use aether_store_jetstream::async_nats;
+use aether_store_jetstream::{ConnectionOptions, JetStreamEventStore, JetStreamStoreOptions};
+use anyhow::{Context, Result};
 
 /// How long connecting may take before the CLI gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,38 +39,36 @@ pub(crate) struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// Connects to the servers, failing within a few seconds when none answers.
+    /// Connects to the servers with the store's connection options, failing within a few
+    /// seconds when none answers.
     pub(crate) async fn connect(&self) -> Result<async_nats::Client> {
-        let servers = server_addrs(&self.server)?;
-        let options = self.options().await?;
-        options
-            .connect(servers.as_slice())
+        self.options()?
+            .connect(&self.server)
             .await
             .with_context(|| format!("cannot connect to NATS at {}", self.server))
     }
 
-    async fn options(&self) -> Result<async_nats::ConnectOptions> {
-        let mut o = match &self.creds {
-            Some(path) => {
-                readable(path, "credentials file")?;
-                async_nats::ConnectOptions::with_credentials_file(path)
-                    .await
-                    .with_context(|| format!("credentials file {}", path.display()))?
-            }
-            None => async_nats::ConnectOptions::new(),
-        };
+    /// The store's connection options these arguments stand for.
+    fn options(&self) -> Result<ConnectionOptions> {
+        let mut o = ConnectionOptions::new()
+            .name("aether-cli")
+            .connect_timeout(CONNECT_TIMEOUT);
+        if let Some(path) = &self.creds {
+            readable(path, "credentials file")?;
+            o = o.credentials_file(path.clone());
+        }
         if let Some(ca) = &self.tls_ca {
             readable(ca, "TLS CA file")?;
-            o = o.add_root_certificates(ca.clone()).require_tls(true);
+            o = o.tls_root_certificates(ca.clone()).require_tls(true);
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             readable(cert, "TLS certificate file")?;
             readable(key, "TLS key file")?;
             o = o
-                .add_client_certificate(cert.clone(), key.clone())
+                .tls_client_certificate(cert.clone(), key.clone())
                 .require_tls(true);
         }
-        Ok(o.name("aether-cli").connection_timeout(CONNECT_TIMEOUT))
+        Ok(o)
     }
 }
 
@@ -80,23 +78,6 @@ fn readable(path: &Path, what: &str) -> Result<()> {
     std::fs::File::open(path)
         .map(drop)
         .with_context(|| format!("{what} {}", path.display()))
-}
-
-/// `url` as one or more comma-separated server URLs.
-fn server_addrs(url: &str) -> Result<Vec<ServerAddr>> {
-    let addrs = url
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(|u| {
-            u.parse::<ServerAddr>()
-                .with_context(|| format!("--server: {u:?} is not a NATS server URL"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if addrs.is_empty() {
-        bail!("--server: no server URL given");
-    }
-    Ok(addrs)
 }
 
 /// Parses a namespace given on the command line.
@@ -119,18 +100,38 @@ pub(crate) async fn open(
 mod tests {
     use super::*;
 
+    fn args(server: &str) -> ConnectArgs {
+        ConnectArgs {
+            server: server.to_owned(),
+            creds: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_server_lists_are_named_before_connecting() {
+        for (server, says) in [
+            (" , ", "no server URL given"),
+            ("http://[::1", "is not a NATS server URL"),
+        ] {
+            let e = args(server).connect().await.unwrap_err();
+            let text = format!("{e:#}");
+            assert!(
+                text.contains(says) && text.starts_with("cannot connect to NATS at"),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
-    fn server_lists_are_comma_separated_urls() {
-        assert_eq!(
-            server_addrs("nats://a:4222, nats://b:4223").unwrap().len(),
-            2
-        );
-        assert_eq!(server_addrs("127.0.0.1:4222").unwrap().len(), 1);
-        let e = server_addrs(" , ").unwrap_err();
-        assert_eq!(e.to_string(), "--server: no server URL given");
-        let e = server_addrs("http://[::1").unwrap_err();
+    fn a_missing_credentials_file_is_named() {
+        let mut a = args("nats://127.0.0.1:4222");
+        a.creds = Some(PathBuf::from("/nonexistent/ops.creds"));
+        let e = a.options().unwrap_err();
         assert!(
-            format!("{e:#}").contains("is not a NATS server URL"),
+            format!("{e:#}").starts_with("credentials file /nonexistent/ops.creds"),
             "{e:#}"
         );
     }

@@ -276,6 +276,36 @@ fn watch_health(
 }
 
 /// Parses `url` as one or more comma-separated server URLs.
+impl crate::ConnectionOptions {
+    /// Connects to NATS at `url` (one or more comma-separated server URLs) with these
+    /// credentials, TLS settings and timeouts, for a client of its own (an operator's tool,
+    /// say) that then opens namespaces with [`JetStreamEventStore::open`] or
+    /// [`JetStreamEventStore::open_existing`]. [`JetStreamEventStore::connect`] does the
+    /// same and opens one namespace.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> aether_core::Result<()> {
+    /// let client = aether_store_jetstream::ConnectionOptions::new()
+    ///     .credentials_file("ops.creds")
+    ///     .connect("nats://n1:4222,nats://n2:4222")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`JetStreamEventStore::connect`]: a bad URL, credentials or TLS setting is
+    /// [`Error::InvalidInput`] naming it, an unreachable server [`Error::Unavailable`].
+    pub async fn connect(&self, url: &str) -> Result<async_nats::Client> {
+        let watch = crate::ConnectionWatch::new();
+        let request_timeout = JetStreamStoreOptions::new().request_timeout;
+        let nats = self.to_nats(request_timeout, &watch.health).await?;
+        let servers = server_addrs(url)?;
+        nats.connect(servers.as_slice())
+            .await
+            .map_err(|e| connect_error(url, e))
+    }
+}
+
 fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>> {
     let addrs = url
         .split(',')
